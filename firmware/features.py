@@ -5,6 +5,7 @@ firmware at run time, so that what a model learned is exactly what it is shown o
 The 10 ms window is the instrument's whole action-to-sound budget: it cannot grow.
 """
 
+import itertools
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
@@ -67,7 +68,7 @@ class FeatureConfig:
         """Band averaging matrix, shape [n_bands, fft_size // 2 + 1]."""
         edges = band_edges(self.fft_size, self.n_bands)
         pooling = np.zeros((self.n_bands, self.fft_size // 2 + 1), dtype=np.float32)
-        for band, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        for band, (lo, hi) in enumerate(itertools.pairwise(edges)):
             pooling[band, lo:hi] = 1.0 / (hi - lo)
         return pooling
 
