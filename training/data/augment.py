@@ -1,0 +1,239 @@
+"""Augmentation grounded in what really varies between guitars, sensors and sessions.
+
+Each transform models one physical cause: a piezo wired the other way round (phase inversion),
+another body or sensor mounting (shelving and peaking EQ: RBJ cookbook biquads), an input stage
+driven too hard (soft and hard clipping), a different preamp gain (gain), sensors that are not
+matched (per-sensor gain), a noisier interface (noise at a set SNR), and a detector that fires a
+little early or late (onset jitter: the window re-cut from each hit's context).
+
+All functions are pure: arrays in, new arrays out, randomness only from an explicit
+np.random.Generator. Signals are float32 [n, frames, channels] (hit contexts, see
+training.data.dataset) unless stated; per-hit parameters are drawn along the first axis.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import sosfilt
+
+from firmware.layout import SAMPLE_RATE_HZ
+
+
+def _per_hit(values: np.ndarray | float) -> np.ndarray:
+    """A float or [n] per-hit values, shaped to broadcast over [n, frames, channels]."""
+    return np.asarray(values, dtype=np.float32)[..., None, None]
+
+
+def invert_phase(signal: np.ndarray) -> np.ndarray:
+    """The signal negated: a piezo or pickup wired with the opposite polarity."""
+    return -signal
+
+
+def apply_gain(signal: np.ndarray, gain_db: np.ndarray | float) -> np.ndarray:
+    """Scale each hit by gain_db (float, or [n] for [n, frames, channels] input)."""
+    return signal * _per_hit(10.0 ** (np.asarray(gain_db, dtype=np.float32) / 20.0))
+
+
+def apply_sensor_gains(signal: np.ndarray, gains_db: np.ndarray) -> np.ndarray:
+    """Scale each channel of each hit: sensors whose sensitivities are not matched.
+
+    Args:
+        signal: [n, frames, channels].
+        gains_db: [n, channels] (or [channels] for all hits alike).
+    """
+    gains = 10.0 ** (np.asarray(gains_db, dtype=np.float32) / 20.0)
+    return signal * gains[..., None, :]
+
+
+def hard_clip(signal: np.ndarray, ceiling: np.ndarray | float) -> np.ndarray:
+    """Clip at +-ceiling (float, or [n] per hit): a converter or preamp at its rails."""
+    ceiling = _per_hit(ceiling)
+    return np.clip(signal, -ceiling, ceiling)
+
+
+def soft_clip(signal: np.ndarray, ceiling: np.ndarray | float) -> np.ndarray:
+    """ceiling * tanh(signal / ceiling): unity gain for small signals, a smooth saturation
+    that never exceeds +-ceiling (float, or [n] per hit): an overdriven analogue stage."""
+    ceiling = _per_hit(ceiling)
+    return (ceiling * np.tanh(signal / ceiling)).astype(np.float32)
+
+
+def add_noise(
+    signal: np.ndarray, snr_db: np.ndarray | float, rng: np.random.Generator
+) -> np.ndarray:
+    """Add white Gaussian noise at snr_db below each hit's mean power.
+
+    The noise power of a hit is its signal power (mean square over all frames and channels)
+    divided by 10^(snr_db / 10), the same on every channel: an interface's noise floor does
+    not depend on which sensor is loudest.
+
+    Args:
+        signal: [n, frames, channels].
+        snr_db: float or [n].
+    """
+    power = np.mean(np.square(signal, dtype=np.float64), axis=(1, 2))
+    noise_rms = np.sqrt(power / 10.0 ** (np.asarray(snr_db) / 10.0))
+    noise = rng.standard_normal(signal.shape) * noise_rms[:, None, None]
+    return (signal + noise).astype(np.float32)
+
+
+def rbj_peaking(
+    freq_hz: float, gain_db: float, q: float, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> np.ndarray:
+    """Peaking EQ biquad (RBJ Audio EQ Cookbook) as one second-order section [6]: b0 b1 b2
+    a0 a1 a2, normalised so a0 = 1. gain_db at freq_hz, 0 dB far from it."""
+    a = 10.0 ** (gain_db / 40.0)
+    w0 = 2.0 * np.pi * freq_hz / sample_rate_hz
+    alpha = np.sin(w0) / (2.0 * q)
+    cos = np.cos(w0)
+    b = [1.0 + alpha * a, -2.0 * cos, 1.0 - alpha * a]
+    den = [1.0 + alpha / a, -2.0 * cos, 1.0 - alpha / a]
+    return _section(b, den)
+
+
+def rbj_low_shelf(
+    freq_hz: float, gain_db: float, slope: float = 1.0, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> np.ndarray:
+    """Low-shelf biquad (RBJ cookbook) as one section [6]: gain_db below freq_hz (the shelf
+    midpoint), 0 dB above; slope 1 is the steepest without overshoot."""
+    a, cos, beta = _shelf_terms(freq_hz, gain_db, slope, sample_rate_hz)
+    b = [
+        a * ((a + 1) - (a - 1) * cos + beta),
+        2 * a * ((a - 1) - (a + 1) * cos),
+        a * ((a + 1) - (a - 1) * cos - beta),
+    ]
+    den = [
+        (a + 1) + (a - 1) * cos + beta,
+        -2 * ((a - 1) + (a + 1) * cos),
+        (a + 1) + (a - 1) * cos - beta,
+    ]
+    return _section(b, den)
+
+
+def rbj_high_shelf(
+    freq_hz: float, gain_db: float, slope: float = 1.0, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> np.ndarray:
+    """High-shelf biquad (RBJ cookbook) as one section [6]: gain_db above freq_hz, 0 dB
+    below."""
+    a, cos, beta = _shelf_terms(freq_hz, gain_db, slope, sample_rate_hz)
+    b = [
+        a * ((a + 1) + (a - 1) * cos + beta),
+        -2 * a * ((a - 1) + (a + 1) * cos),
+        a * ((a + 1) + (a - 1) * cos - beta),
+    ]
+    den = [
+        (a + 1) - (a - 1) * cos + beta,
+        2 * ((a - 1) - (a + 1) * cos),
+        (a + 1) - (a - 1) * cos - beta,
+    ]
+    return _section(b, den)
+
+
+def _shelf_terms(
+    freq_hz: float, gain_db: float, slope: float, sample_rate_hz: int
+) -> tuple[float, float, float]:
+    """(A, cos w0, 2 sqrt(A) alpha) shared by both shelves."""
+    a = 10.0 ** (gain_db / 40.0)
+    w0 = 2.0 * np.pi * freq_hz / sample_rate_hz
+    alpha = np.sin(w0) / 2.0 * np.sqrt((a + 1.0 / a) * (1.0 / slope - 1.0) + 2.0)
+    return a, np.cos(w0), 2.0 * np.sqrt(a) * alpha
+
+
+def _section(b: list[float], a: list[float]) -> np.ndarray:
+    return np.array([*b, *a], dtype=np.float64) / a[0]
+
+
+def apply_sections(signal: np.ndarray, sos: np.ndarray) -> np.ndarray:
+    """Filter along the frames axis (-2) with second-order sections [n_sections, 6]."""
+    return sosfilt(sos, signal, axis=-2).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of random augmentation (the ``[augment]`` table)."""
+
+    invert_probability: float = 0.5
+    filter_probability: float = 0.5
+    shelf_gain_db: float = 6.0
+    """Shelf and peak gains are drawn uniformly in +-this."""
+    low_shelf_hz: tuple[float, float] = (80.0, 800.0)
+    high_shelf_hz: tuple[float, float] = (1500.0, 12000.0)
+    peak_hz: tuple[float, float] = (150.0, 15000.0)
+    peak_q: tuple[float, float] = (0.7, 4.0)
+    """Frequencies and Q are drawn log-uniformly in these ranges."""
+    clip_probability: float = 0.2
+    clip_depth_db: float = 12.0
+    """Clip ceiling drawn uniformly between each hit's peak and this far below it."""
+    gain_db: float = 12.0
+    """Overall gain drawn uniformly in +-this."""
+    sensor_spread_db: float = 2.0
+    """Per-channel gain: Gaussian with this standard deviation in dB."""
+    noise_probability: float = 0.5
+    snr_db: tuple[float, float] = (20.0, 60.0)
+    max_jitter_samples: int = 16
+    """Onset jitter drawn uniformly in +-this (16 samples = 0.33 ms at 48 kHz); must not
+    exceed ContextConfig.margin_samples."""
+
+
+def augment(
+    contexts: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig = AugmentConfig(),
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+) -> np.ndarray:
+    """One random augmentation of each hit context (all transforms but jitter).
+
+    Args:
+        contexts: float32 [n, context_samples, channels].
+
+    Returns:
+        float32 [n, context_samples, channels], a new array. Cut the model windows from it
+        with training.data.dataset.cut_windows and jitter_shifts.
+    """
+    n, _, n_channels = contexts.shape
+    out = np.array(contexts, dtype=np.float32)
+    invert = rng.random(n) < config.invert_probability
+    out[invert] = invert_phase(out[invert])
+    for i in np.flatnonzero(rng.random(n) < config.filter_probability):
+        out[i] = apply_sections(out[i], random_sections(rng, config, sample_rate_hz))
+    clip = np.flatnonzero(rng.random(n) < config.clip_probability)
+    if clip.size:
+        peaks = np.max(np.abs(out[clip]), axis=(1, 2)) + 1e-12
+        ceilings = peaks * 10.0 ** (-rng.uniform(0.0, config.clip_depth_db, clip.size) / 20.0)
+        soft = rng.random(clip.size) < 0.5
+        out[clip[soft]] = soft_clip(out[clip[soft]], ceilings[soft])
+        out[clip[~soft]] = hard_clip(out[clip[~soft]], ceilings[~soft])
+    out = apply_gain(out, rng.uniform(-config.gain_db, config.gain_db, n))
+    out = apply_sensor_gains(out, rng.normal(0.0, config.sensor_spread_db, (n, n_channels)))
+    noisy = np.flatnonzero(rng.random(n) < config.noise_probability)
+    if noisy.size:
+        out[noisy] = add_noise(out[noisy], rng.uniform(*config.snr_db, noisy.size), rng)
+    return out
+
+
+def random_sections(
+    rng: np.random.Generator, config: AugmentConfig, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> np.ndarray:
+    """A random low shelf, high shelf and peak as second-order sections [3, 6]."""
+
+    def log_uniform(bounds: tuple[float, float]) -> float:
+        return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+    def gain() -> float:
+        return float(rng.uniform(-config.shelf_gain_db, config.shelf_gain_db))
+
+    return np.stack(
+        [
+            rbj_low_shelf(log_uniform(config.low_shelf_hz), gain(), 1.0, sample_rate_hz),
+            rbj_high_shelf(log_uniform(config.high_shelf_hz), gain(), 1.0, sample_rate_hz),
+            rbj_peaking(
+                log_uniform(config.peak_hz), gain(), log_uniform(config.peak_q), sample_rate_hz
+            ),
+        ]
+    )
+
+
+def jitter_shifts(n: int, max_shift_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Onset shifts int [n], uniform in [-max_shift_samples, max_shift_samples], for
+    training.data.dataset.cut_windows: the detector's onset error, re-applied."""
+    return rng.integers(-max_shift_samples, max_shift_samples + 1, size=n)
