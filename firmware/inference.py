@@ -114,6 +114,26 @@ class TfliteModel:
         self.invoke()
         return {name: self.output(name).copy() for name in self.outputs}
 
+    def run_many(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run once per item along the first axis of every input (same length): for
+        evaluation, through exactly the path the firmware uses. Outputs are stacked, float32
+        [n, ...] without the model's batch axis of 1."""
+        lengths = {len(values) for values in inputs.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"inputs differ in length: {sorted(lengths)}")
+        (count,) = lengths
+        results = {
+            name: np.zeros((count, *spec.shape[1:]), np.float32)
+            for name, spec in self.outputs.items()
+        }
+        for item in range(count):
+            for name, values in inputs.items():
+                self.set_input(name, values[item])
+            self.invoke()
+            for name, stacked in results.items():
+                stacked[item] = self.output(name)[0]
+        return results
+
 
 def _spec(name: str, detail: dict[str, Any]) -> TensorSpec:
     scale, zero_point = detail["quantization"]

@@ -1,0 +1,85 @@
+"""TFLite export: float and full-integer int8 conversion, the int8-vs-float check, bundles.
+
+Runs on the workstation (imports TensorFlow). Both conversions are loaded back into the very
+interpreter wrapper the firmware uses (firmware.inference.TfliteModel) and compared on held-out
+inputs: a quantised model that disagrees with its float original on more than a set fraction of
+them is refused, because its accuracy figures would no longer describe what plays on stage.
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import numpy as np
+import tensorflow as tf
+
+from firmware.errors import HitarError
+from firmware.inference import TfliteModel
+
+
+class ExportError(HitarError):
+    """A model cannot be exported faithfully (e.g. int8 disagrees with float)."""
+
+
+def to_tflite(model: tf.keras.Model, calibration: np.ndarray | None = None) -> bytes:
+    """Convert a Keras model with one input to TFLite.
+
+    Args:
+        calibration: None for a float model; else representative inputs, float32 [n, ...]
+            (n of a few hundred), for a full-integer model with int8 input and outputs.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _representative(calibration: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    def generate() -> Iterator[list[np.ndarray]]:
+        for item in calibration:
+            yield [item[None].astype(np.float32)]
+
+    return generate
+
+
+def load_tflite(model_bytes: bytes) -> TfliteModel:
+    """Load converted bytes with the firmware's own interpreter wrapper."""
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(model_bytes)
+        return TfliteModel(path)
+
+
+def class_disagreement(
+    reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], heads: tuple[str, ...]
+) -> float:
+    """Fraction of items on which any classification head's arg-max differs."""
+    differs = np.zeros(len(reference[heads[0]]), dtype=bool)
+    for head in heads:
+        differs |= reference[head].argmax(axis=1) != candidate[head].argmax(axis=1)
+    return float(differs.mean())
+
+
+def check_agreement(disagreement: float, count: int, limit: float) -> None:
+    """Refuse an int8 model that disagrees with its float original on more than limit."""
+    if disagreement > limit:
+        raise ExportError(
+            f"int8 and float models disagree on {disagreement:.1%} of {count} held-out "
+            f"inputs (limit {limit:.0%}): keep the float model or improve calibration"
+        )
+
+
+def quantization_summary(model: TfliteModel) -> dict[str, dict[str, float | int | str]]:
+    """Scale, zero point and dtype of every named tensor, for the manifest."""
+    return {
+        name: {
+            "dtype": np.dtype(spec.dtype).name,
+            "scale": spec.scale,
+            "zero_point": spec.zero_point,
+        }
+        for name, spec in {**model.inputs, **model.outputs}.items()
+    }

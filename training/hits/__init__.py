@@ -1,0 +1,1 @@
+"""Hit models: datasets, architectures, training and evaluation (workstation side)."""
