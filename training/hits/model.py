@@ -2,16 +2,17 @@
 
 After Martelloni et al., "Real-time percussive technique recognition and embedding learning for
 the acoustic guitar" (ISMIR 2023): three Conv1D + MaxPool stages over the log band spectrum of
-the first 10 ms, a small dense trunk, and three heads.
+the first 10 ms, a small dense trunk, a 2-D embedding and one softmax head per task.
 
 What is learned explicitly and what implicitly:
-- hand part is classified *from the 2-D embedding*: the plane is forced to hold the hand parts
-  in separate regions, so a player can read it and map it to sound;
+- the first task (the hand part, for the guitar) is classified *from the 2-D embedding*: the
+  plane is forced to hold its classes in separate regions, so a player can read it and map it
+  to sound;
 - a linear dynamics read-out from the same embedding (trained on the DSP-measured velocity)
   makes one direction of the plane order hits by how hard they were played: within a region,
   position along that direction is dynamics; what is left is nuance the network found itself;
-- location is classified from the trunk: it depends on per-sensor levels, which the embedding
-  need not show.
+- the other tasks (location) are classified from the trunk: they depend on per-sensor levels,
+  which the embedding need not show.
 The dynamics head is a training aid and is not exported.
 """
 
@@ -21,6 +22,9 @@ import keras
 import numpy as np
 
 from firmware.hit_model import EMBEDDING_DIMS, INPUT_NAME
+
+EMBEDDING = "embedding"
+DYNAMICS = "dynamics"
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,21 @@ class CnnConfig:
 
 
 def build_cnn(
-    n_bands: int,
-    n_channels: int,
-    n_hands: int,
-    n_locations: int,
+    input_shape: tuple[int, int],
+    tasks: dict[str, int],
     feature_mean: np.ndarray,
     feature_std: np.ndarray,
     config: CnnConfig = CnnConfig(),
 ) -> keras.Model:
-    """The trainable model: outputs hand, location, embedding and dynamics.
+    """The trainable model: one softmax output per task, the embedding and the dynamics.
 
     Args:
+        input_shape: (n_bands, n_channels) of the features.
+        tasks: task name -> number of classes; the first is read from the embedding.
         feature_mean, feature_std: per band and channel, float32 [n_bands, n_channels], from
             the training split only; baked into the model so the firmware feeds raw features.
     """
-    inputs = keras.Input((n_bands, n_channels), name=INPUT_NAME)
+    inputs = keras.Input(input_shape, name=INPUT_NAME)
     x = keras.layers.Normalization(
         axis=(1, 2), mean=feature_mean[None], variance=np.square(feature_std)[None]
     )(inputs)
@@ -60,36 +64,33 @@ def build_cnn(
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(config.dropout)(x)
     trunk = keras.layers.Dense(config.dense_units, activation="relu", name="trunk")(x)
-    embedding = keras.layers.Dense(EMBEDDING_DIMS, name="embedding")(trunk)
-    hand = keras.layers.Dense(n_hands, activation="softmax", name="hand")(embedding)
-    location = keras.layers.Dense(n_locations, activation="softmax", name="location")(trunk)
-    dynamics = keras.layers.Dense(1, name="dynamics")(embedding)
-    return keras.Model(
-        inputs,
-        {"hand": hand, "location": location, "embedding": embedding, "dynamics": dynamics},
-        name="perc_cnn",
-    )
+    embedding = keras.layers.Dense(EMBEDDING_DIMS, name=EMBEDDING)(trunk)
+    outputs = {EMBEDDING: embedding, DYNAMICS: keras.layers.Dense(1, name=DYNAMICS)(embedding)}
+    for i, (task, n_classes) in enumerate(tasks.items()):
+        source = embedding if i == 0 else trunk
+        outputs[task] = keras.layers.Dense(n_classes, activation="softmax", name=task)(source)
+    return keras.Model(inputs, outputs, name="perc_cnn")
 
 
-def compile_cnn(model: keras.Model, learning_rate: float, config: CnnConfig = CnnConfig()) -> None:
-    """Cross-entropy on both classes, MSE of the dynamics read-out; no loss on the embedding
-    itself (it is shaped by the heads that read it)."""
+def compile_classifier(
+    model: keras.Model, tasks: tuple[str, ...], learning_rate: float, dynamics_weight: float
+) -> None:
+    """Cross-entropy per task, MSE of the dynamics read-out; no loss on the embedding itself
+    (it is shaped by the heads that read it)."""
+    losses = {task: keras.losses.SparseCategoricalCrossentropy() for task in tasks}
+    weights = {task: 1.0 for task in tasks}
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss={
-            "hand": keras.losses.SparseCategoricalCrossentropy(),
-            "location": keras.losses.SparseCategoricalCrossentropy(),
-            "dynamics": keras.losses.MeanSquaredError(),
-        },
-        loss_weights={"hand": 1.0, "location": 1.0, "dynamics": config.dynamics_weight},
-        metrics={"hand": ["accuracy"], "location": ["accuracy"]},
+        loss={**losses, DYNAMICS: keras.losses.MeanSquaredError()},
+        loss_weights={**weights, DYNAMICS: dynamics_weight},
+        metrics={task: ["accuracy"] for task in tasks},
     )
 
 
-def inference_model(model: keras.Model) -> keras.Model:
-    """The exported part: features in; hand, location and embedding out."""
+def inference_model(model: keras.Model, tasks: tuple[str, ...]) -> keras.Model:
+    """The exported part: features in; one probability vector per task and the embedding out."""
     return keras.Model(
         model.inputs,
-        {name: model.get_layer(name).output for name in ("hand", "location", "embedding")},
+        {name: model.get_layer(name).output for name in (*tasks, EMBEDDING)},
         name=f"{model.name}_inference",
     )
