@@ -403,3 +403,29 @@ class DatasetBuilder:
             groups={key: np.array(v, dtype=str) for key, v in self._groups.items()},
             source=np.array(self._source, dtype=str),
         )
+
+
+def format_summary(summary: Mapping[str, Any], indent: str = "") -> str:
+    """A summary dict (HitDataset.summary and the builders' reports) as readable text lines:
+    flat mappings on one line ("heel 30, thumb 28"), nested ones indented, lists one item a
+    line."""
+    lines = []
+    for key, value in summary.items():
+        nested = isinstance(value, Mapping) and any(
+            isinstance(v, Mapping | list) for v in value.values()
+        )
+        if isinstance(value, Mapping) and not nested:
+            flat = ", ".join(f"{name} {count}" for name, count in value.items())
+            lines.append(f"{indent}{key}: {flat or '-'}")
+        elif isinstance(value, Mapping):
+            lines.append(f"{indent}{key}:")
+            lines.append(format_summary(value, indent + "  "))
+        elif isinstance(value, list):
+            lines.append(f"{indent}{key}: {len(value)}")
+            for item in value:
+                if isinstance(item, Mapping):
+                    item = ", ".join(f"{name} {v}" for name, v in item.items())
+                lines.append(f"{indent}  - {item}")
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,91 @@
+"""Onsets of recorded hits, found by the firmware's own detector.
+
+Training windows must start where the board's detector will start them, not where a player's
+mouse click put a label, so every onset in a dataset comes from firmware.onset.HitDetector run
+over the recording period by period, exactly as the engine runs it.
+"""
+
+import numpy as np
+from firmware.onset import DetectorConfig, HitDetector
+
+from firmware.layout import N_CHANNELS, PIEZO_CHANNELS
+
+BLOCK_FRAMES = 64
+"""Frames per detector call: the board's period (1.33 ms at 48 kHz)."""
+
+
+def detect_onsets(signal: np.ndarray, config: DetectorConfig, sample_rate_hz: int) -> np.ndarray:
+    """Every onset the firmware's detector reports on a whole recording.
+
+    Args:
+        signal: float32 [frames, 6], firmware channel order, at sample_rate_hz.
+
+    Returns:
+        int64 [n_onsets], sample indices into signal, ascending.
+    """
+    if signal.ndim != 2 or signal.shape[1] != N_CHANNELS:
+        raise ValueError(f"signal shape {signal.shape}, expected [frames, {N_CHANNELS}]")
+    detector = HitDetector(config, sample_rate_hz)
+    n_frames = signal.shape[0]
+    padded = np.zeros((-(-n_frames // BLOCK_FRAMES) * BLOCK_FRAMES, N_CHANNELS), np.float32)
+    padded[:n_frames] = signal
+    onsets: list[int] = []
+    for start in range(0, padded.shape[0], BLOCK_FRAMES):
+        onsets.extend(detector.process(padded[start : start + BLOCK_FRAMES]))
+    return np.array(sorted(onset for onset in onsets if onset < n_frames), dtype=np.int64)
+
+
+def match_onsets(
+    label_samples: np.ndarray, onset_samples: np.ndarray, tolerance_samples: int
+) -> np.ndarray:
+    """Pair each label with the detection nearest to it, within a tolerance.
+
+    A detection goes to at most one label: the nearest one; another label that found it
+    nearest is left unmatched (and reported by the caller).
+
+    Args:
+        label_samples: int [n_labels], labelled hit times in samples.
+        onset_samples: int [n_onsets], detections, ascending.
+        tolerance_samples: the farthest a detection may be from its label.
+
+    Returns:
+        int64 [n_labels]: the matched onset sample of each label, or -1.
+    """
+    matched = np.full(len(label_samples), -1, dtype=np.int64)
+    if not len(onset_samples):
+        return matched
+    right = np.searchsorted(onset_samples, label_samples).clip(0, len(onset_samples) - 1)
+    left = (right - 1).clip(0)
+    nearer_right = np.abs(onset_samples[right] - label_samples) < np.abs(
+        onset_samples[left] - label_samples
+    )
+    nearest = np.where(nearer_right, right, left)
+    distance = np.abs(onset_samples[nearest] - label_samples)
+    taken: set[int] = set()
+    for label in np.argsort(distance, kind="stable"):
+        if distance[label] <= tolerance_samples and nearest[label] not in taken:
+            taken.add(nearest[label])
+            matched[label] = onset_samples[nearest[label]]
+    return matched
+
+
+def first_onset(
+    signal: np.ndarray, config: DetectorConfig, sample_rate_hz: int, fallback_fraction: float
+) -> tuple[int, bool]:
+    """The onset of a single-hit recording (a sample library file).
+
+    The detector's first onset; where it finds none (a soft hit under its threshold, a slow
+    swell), the first sample whose piezo magnitude reaches fallback_fraction of the file's
+    peak.
+
+    Args:
+        signal: float32 [frames, 6], with quiet lead-in before the hit.
+
+    Returns:
+        (onset sample, whether the fallback placed it).
+    """
+    onsets = detect_onsets(signal, config, sample_rate_hz)
+    if len(onsets):
+        return int(onsets[0]), False
+    magnitude = np.abs(signal[:, PIEZO_CHANNELS]).max(axis=1)
+    return int(np.argmax(magnitude >= fallback_fraction * magnitude.max())), True
