@@ -49,10 +49,10 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     Raises:
         InputFileError: missing, unreadable or empty file.
     """
+    if not Path(path).is_file():
+        raise InputFileError(f"{path}: no such audio file")
     try:
         samples, rate_hz = soundfile.read(path, dtype="float32", always_2d=True)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such audio file") from None
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise InputFileError(f"{path}: cannot read audio ({error})") from None
     if samples.shape[0] == 0:
