@@ -36,9 +36,10 @@ FAILURE_REPEAT_S = 60.0
 REJECT_LOG_INTERVAL_S = 1.0
 """Rejected control messages are logged at most this often (with a count of the others)."""
 MAX_CONTROL_PACKETS_PER_S = 2000
-"""The control server handles at most this many packets a second; beyond, it sleeps and the
-kernel drops the excess. A flood of messages thus costs the engine (which shares the GIL with
-this thread) a bounded share of the CPU; no controller sends that many."""
+"""The control server handles at most this many packets a second, evenly spaced; beyond, it
+sleeps and the kernel drops the excess. A flood of messages thus costs the engine (which shares
+the GIL with this thread) a bounded share of the CPU, in slices of one packet's handling (tens
+of µs); no controller sends that many."""
 FLUSH_TIMEOUT_S = 1.0
 """How long close() waits for queued messages to go out."""
 _POLL_S = 0.05
@@ -227,8 +228,13 @@ class OscControlServer:
     (the one-line reason) to the address they came from.
     """
 
-    def __init__(self, config: OscConfig) -> None:
+    def __init__(
+        self, config: OscConfig, max_packets_per_s: int = MAX_CONTROL_PACKETS_PER_S
+    ) -> None:
         """Bind the port and start listening; with control_port 0, poll() always returns None.
+
+        Args:
+            max_packets_per_s: packets read per second at most (see MAX_CONTROL_PACKETS_PER_S).
 
         Raises:
             ConfigError: the config is invalid, or the port cannot be bound (in use).
@@ -253,8 +259,9 @@ class OscControlServer:
             return
         self._socket = _bind(config)
         self.port = self._socket.getsockname()[1]
+        spacing_s = 1.0 / max_packets_per_s
         self._thread = threading.Thread(
-            target=self._run, args=(self._socket,), name="osc-control", daemon=True
+            target=self._run, args=(self._socket, spacing_s), name="osc-control", daemon=True
         )
         self._thread.start()
 
@@ -275,9 +282,11 @@ class OscControlServer:
         if self._socket is not None:
             self._socket.close()
 
-    def _run(self, sock: socket.socket) -> None:
-        window_start_s, window_packets = time.monotonic(), 0
-        window_limit = round(MAX_CONTROL_PACKETS_PER_S * _POLL_S)
+    def _run(self, sock: socket.socket, spacing_s: float) -> None:
+        """Receive and handle packets, starting one at most every spacing_s: under a flood the
+        thread sleeps between packets (leaving the GIL to the engine) and the kernel drops the
+        excess."""
+        next_s = 0.0
         while not self._closing.is_set():
             try:
                 datagram, sender = sock.recvfrom(65536)
@@ -286,13 +295,11 @@ class OscControlServer:
             except OSError as error:  # e.g. an ICMP error from a reply: the socket goes on
                 log.debug("OSC control socket: %s", error)
                 continue
+            wait_s = next_s - time.monotonic()
+            if wait_s > 0:
+                time.sleep(wait_s)
+            next_s = time.monotonic() + spacing_s
             self._handle(sock, datagram, sender)
-            now_s = time.monotonic()
-            if now_s - window_start_s >= _POLL_S:
-                window_start_s, window_packets = now_s, 0
-            window_packets += 1
-            if window_packets >= window_limit:  # a flood: sleep, leaving the GIL to the engine
-                time.sleep(max(0.0, window_start_s + _POLL_S - now_s))
 
     def _handle(self, sock: socket.socket, datagram: bytes, sender: tuple[Any, ...]) -> None:
         try:

@@ -318,3 +318,18 @@ def test_invalid_config_is_a_one_line_error_naming_the_field(field, value, expec
     assert str(caught.value).startswith(f"pi4.toml [osc] {field}: ")
     with pytest.raises(ConfigError, match=expected):
         OscSender(config)
+
+
+def test_control_server_reads_no_more_packets_a_second_than_its_cap():
+    config = OscConfig(control_host="127.0.0.1", control_port=free_udp_port())
+    server = OscControlServer(config, max_packets_per_s=200)
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    started = time.monotonic()
+    sent = 0
+    while time.monotonic() - started < 1.0:
+        client.send_message("/hitar/control/nope", sent)
+        sent += 1
+    elapsed_s = time.monotonic() - started
+    server.close()
+    assert sent > 1000  # a flood, far above the cap
+    assert 0 < server.rejected <= 200 * elapsed_s + 20
