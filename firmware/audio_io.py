@@ -198,11 +198,7 @@ class AlsaCapture:
         alsaaudio = _alsaaudio()
         self._alsa_error = alsaaudio.ALSAAudioError
         self._device = config.capture_device
-        self._pcm = _open_pcm(alsaaudio, config, "capture", config.capture_channels)
-        info = self._pcm.info()
-        note = check_negotiated(config, self._device, "capture", config.capture_channels, info)
-        if note:
-            log.warning(note)
+        self._pcm, info = _open_pcm(alsaaudio, config, "capture", config.capture_channels)
         self.alsa_period_frames: int = info["period_size"]
         """The period ALSA delivers; reads are re-blocked to config.period_frames."""
         sample_format = SAMPLE_FORMATS[config.sample_format]
@@ -288,11 +284,9 @@ class AlsaPlayback:
         alsaaudio = _alsaaudio()
         self._alsa_error = alsaaudio.ALSAAudioError
         self._device = config.playback_device
-        self._pcm = _open_pcm(alsaaudio, config, "playback", config.playback_channels)
-        info = self._pcm.info()
-        note = check_negotiated(config, self._device, "playback", config.playback_channels, info)
-        if note:
-            log.warning(note)
+        self._pcm, info = _open_pcm(alsaaudio, config, "playback", config.playback_channels)
+        self.alsa_period_frames: int = info["period_size"]
+        """The period ALSA plays; writes stay config.period_frames long whatever it is."""
         sample_format = SAMPLE_FORMATS[config.sample_format]
         self._full_scale = sample_format.full_scale
         self._low, self._high = sample_format.playback_limits
@@ -387,10 +381,17 @@ def _alsaaudio() -> Any:
     return alsaaudio
 
 
-def _open_pcm(alsaaudio: Any, config: AudioConfig, stream: str, channels: int) -> Any:
+def _open_pcm(
+    alsaaudio: Any, config: AudioConfig, stream: str, channels: int
+) -> tuple[Any, dict[str, Any]]:
+    """Open and configure a PCM, check what ALSA set up (logging a differing period).
+
+    Returns:
+        The PCM and its info() dict.
+    """
     device = config.capture_device if stream == "capture" else config.playback_device
     try:
-        return alsaaudio.PCM(
+        pcm = alsaaudio.PCM(
             type=alsaaudio.PCM_CAPTURE if stream == "capture" else alsaaudio.PCM_PLAYBACK,
             mode=alsaaudio.PCM_NORMAL,
             device=device,
@@ -405,6 +406,15 @@ def _open_pcm(alsaaudio: Any, config: AudioConfig, stream: str, channels: int) -
             f"ALSA {stream} device '{device}': cannot open ({_reason(error)}); "
             "--list-devices shows the devices there are"
         ) from None
+    info = pcm.info()
+    try:
+        note = check_negotiated(config, device, stream, channels, info)
+    except AudioDeviceError:
+        pcm.close()
+        raise
+    if note:
+        log.warning(note)
+    return pcm, info
 
 
 def _reason(error: Exception) -> str:

@@ -165,7 +165,8 @@ class OscSender:
                 builder.add_arg(arg.item() if isinstance(arg, np.generic) else arg)
             datagram = builder.build().dgram
         except (BuildError, ValueError, TypeError) as error:
-            self._lost(f"OSC message {address}: cannot encode {args!r} ({error})")
+            text = f"OSC message {address}: cannot encode {args!r} ({error})"
+            self._lost(text, key=f"encode {address}")
             return
         sock = self._connected()
         if sock is None:
@@ -212,13 +213,14 @@ class OscSender:
         self._socket = sock
         return sock
 
-    def _lost(self, text: str) -> None:
+    def _lost(self, text: str, key: str | None = None) -> None:
         self.errors += 1
-        self._report(text)
+        self._report(text, key)
 
-    def _report(self, text: str) -> None:
+    def _report(self, text: str, key: str | None = None) -> None:
+        """Record a failure; key (default: the text) says which failures are the same one."""
         self.last_error = text
-        self._warnings.warning(text, text)
+        self._warnings.warning(key or text, text)
 
 
 class OscControlServer:

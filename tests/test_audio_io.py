@@ -89,10 +89,12 @@ class WrappedPCM:
 
     real_pcm = alsaaudio.PCM
 
-    def __init__(self, fail_calls=(), **kwargs):
+    def __init__(self, fail_calls=(), info=None, **kwargs):
         self.pcm = self.real_pcm(**kwargs)
         self.fail_calls = set(fail_calls)
+        self.info_changes = info or {}
         self.calls = 0
+        self.closed = False
 
     def __getattr__(self, name):
         return getattr(self.pcm, name)
@@ -104,6 +106,13 @@ class WrappedPCM:
     def write(self, data):
         self.calls += 1
         return -errno.EPIPE if self.calls in self.fail_calls else self.pcm.write(data)
+
+    def info(self):
+        return {**self.pcm.info(), **self.info_changes}
+
+    def close(self):
+        self.closed = True
+        self.pcm.close()
 
 
 @pytest.mark.parametrize("sample_format", list(SAMPLE_FORMATS))
@@ -276,6 +285,21 @@ def negotiated_info(config, channels):
     info = pcm.info()
     pcm.close()
     return info
+
+
+@pytest.mark.parametrize("stream", ["capture", "playback"])
+def test_device_running_at_another_rate_is_refused_and_closed(monkeypatch, stream):
+    opened = []
+
+    def open_at_44k1(**kwargs):
+        opened.append(WrappedPCM(info={"rate": 44100}, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(alsaaudio, "PCM", open_at_44k1)
+    config = AudioConfig(capture_device="null", playback_device="null")
+    with pytest.raises(AudioDeviceError, match="'null': runs at 44100 Hz, not 48000 Hz"):
+        (AlsaCapture if stream == "capture" else AlsaPlayback)(config)
+    assert opened[0].closed
 
 
 def test_negotiation_that_matches_is_silent():

@@ -96,6 +96,19 @@ def test_close_flushes_what_is_queued_in_order(receiver):
     assert sender.dropped == 1
 
 
+def test_unencodable_message_is_counted_logged_once_and_the_sender_goes_on(receiver, caplog):
+    sender = OscSender(OscConfig(port=receiver.port))
+    sender.send("/hitar/hit", {"heel": 0.9})  # a dict has no OSC type
+    sender.send("/hitar/hit", {"thumb": 0.8})
+    sender.send("/hitar/hit", "heel")
+    assert wait_for(lambda: receiver.messages)
+    sender.close()
+    assert receiver.messages == [("/hitar/hit", ("heel",))]
+    assert (sender.sent, sender.errors) == (1, 2)
+    assert sender.last_error.startswith("OSC message /hitar/hit: cannot encode ({'thumb': 0.8},)")
+    assert len(osc_warnings(caplog)) == 1
+
+
 @needs_liblo
 def test_oscdump_receives_and_prints_the_messages():
     port = free_udp_port()
