@@ -10,6 +10,7 @@ import pytest
 from firmware.dx7.patch import OPERATOR_RANGES, PATCH_RANGES, Operator, Patch, PatchError
 from firmware.dx7.sysex import (
     BANK_BYTES,
+    bank_message,
     checksum,
     decode_voice,
     encode_voice,
@@ -42,8 +43,7 @@ def hexter_banks() -> list[bytes]:
     for name in HEXTER_FILES:
         data = (HEXTER_DIR / name).read_bytes()
         for start in range(0, len(data) - 4095, 4096):  # whole banks only
-            payload = data[start : start + 4096]
-            banks.append(bytes((0xF0, 0x43, 0x00, 0x09, 0x20, 0x00)) + payload + _tail(payload))
+            banks.append(bank_message(data[start : start + 4096]))
     return banks
 
 

@@ -208,8 +208,17 @@ def format_bank(patches: Sequence[Patch], channel: int = 0) -> bytes:
     if len(patches) > N_BANK_VOICES:
         raise PatchError(f"bank: {len(patches)} patches, a bank holds {N_BANK_VOICES}")
     voices = list(patches) + [Patch()] * (N_BANK_VOICES - len(patches))
-    payload = b"".join(pack_voice(patch) for patch in voices)
-    return _message(channel, BANK_FORMAT, payload)
+    return bank_message(b"".join(pack_voice(patch) for patch in voices), channel)
+
+
+def bank_message(packed_voices: bytes, channel: int = 0) -> bytes:
+    """Frame 32 packed voices (4096 bytes, as headerless .dx7 files such as hexter's store
+    them) as a 32-voice bank message: header, checksum and end byte."""
+    if len(packed_voices) != N_BANK_VOICES * PACKED_BYTES:
+        raise PatchError(
+            f"bank: {len(packed_voices)} packed bytes, expected {N_BANK_VOICES * PACKED_BYTES}"
+        )
+    return _message(channel, BANK_FORMAT, packed_voices)
 
 
 def format_single(patch: Patch, channel: int = 0) -> bytes:
