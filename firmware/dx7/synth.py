@@ -51,7 +51,8 @@ class SynthConfig:
 
 def detune_octaves(f0_hz: float, detune: int) -> float:
     """Frequency offset of a ratio-mode operator for a DX7 detune -7..+7 at a key pitch, in
-    octaves: about a cent per step at A 440, less in the bass (MSFA's fit to a DX7)."""
+    octaves: about a cent per step at A 440, more cents but fewer Hz in the bass (MSFA's fit to
+    measurements of a DX7)."""
     log2_f0 = math.log2(f0_hz)
     return 0.0209 / 7.0 * math.exp(-0.396 * log2_f0) * log2_f0 * detune
 
