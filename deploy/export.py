@@ -6,6 +6,8 @@ inputs: a quantised model that disagrees with its float original on more than a 
 them is refused, because its accuracy figures would no longer describe what plays on stage.
 """
 
+import contextlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -28,7 +30,8 @@ def to_tflite(model: tf.keras.Model, calibration: np.ndarray | None = None) -> b
         calibration: None for a float model; else representative inputs, float32 [n, ...]
             (n of a few hundred), for a full-integer model with int8 input and outputs.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its saved signatures
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if calibration is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = _representative(calibration)

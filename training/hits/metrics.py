@@ -6,6 +6,7 @@ Plain numpy so that the same numbers come out for Keras, float TFLite and int8 T
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -45,3 +46,29 @@ def classification_report(
         "classes": list(class_names),
         "confusion": matrix.tolist(),
     }
+
+
+def dynamics_rank_correlation(
+    embedding: np.ndarray, labels: np.ndarray, dynamics: np.ndarray, class_names: tuple[str, ...]
+) -> dict[str, float]:
+    """How well the embedding orders hits by dynamics within each class.
+
+    Per class, dynamics is regressed linearly on the 2-D embedding and the Spearman rank
+    correlation between that read-out and the labelled dynamics is reported (1: the plane has a
+    direction along which the class's hits lie in order of how hard they were played).
+
+    Args:
+        embedding: float [n, 2]; labels: int [n] class indices; dynamics: float [n] (NaN for
+            unknown, left out).
+    """
+    correlations = {}
+    for index, name in enumerate(class_names):
+        chosen = (labels == index) & np.isfinite(dynamics)
+        if chosen.sum() < 10:
+            continue
+        design = np.column_stack([embedding[chosen], np.ones(chosen.sum())])
+        weights, *_ = np.linalg.lstsq(design, dynamics[chosen], rcond=None)
+        correlations[name] = float(spearmanr(design @ weights, dynamics[chosen]).statistic)
+    if correlations:
+        correlations["mean"] = float(np.mean(list(correlations.values())))
+    return correlations

@@ -46,7 +46,8 @@ def build_cnn(
     feature_std: np.ndarray,
     config: CnnConfig = CnnConfig(),
 ) -> keras.Model:
-    """The trainable model: one softmax output per task, the embedding and the dynamics.
+    """The trainable model: one softmax output per task and the dynamics read-out (the
+    embedding is the layer named EMBEDDING, exported by inference_model).
 
     Args:
         input_shape: (n_bands, n_channels) of the features.
@@ -55,9 +56,9 @@ def build_cnn(
             the training split only; baked into the model so the firmware feeds raw features.
     """
     inputs = keras.Input(input_shape, name=INPUT_NAME)
-    x = keras.layers.Normalization(
-        axis=(1, 2), mean=feature_mean[None], variance=np.square(feature_std)[None]
-    )(inputs)
+    x = keras.layers.Normalization(axis=(1, 2), mean=feature_mean, variance=np.square(feature_std))(
+        inputs
+    )
     for filters, kernel_size in zip(config.filters, config.kernel_sizes, strict=True):
         x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu")(x)
         x = keras.layers.MaxPooling1D(2)(x)
@@ -65,7 +66,7 @@ def build_cnn(
     x = keras.layers.Dropout(config.dropout)(x)
     trunk = keras.layers.Dense(config.dense_units, activation="relu", name="trunk")(x)
     embedding = keras.layers.Dense(EMBEDDING_DIMS, name=EMBEDDING)(trunk)
-    outputs = {EMBEDDING: embedding, DYNAMICS: keras.layers.Dense(1, name=DYNAMICS)(embedding)}
+    outputs = {DYNAMICS: keras.layers.Dense(1, name=DYNAMICS)(embedding)}
     for i, (task, n_classes) in enumerate(tasks.items()):
         source = embedding if i == 0 else trunk
         outputs[task] = keras.layers.Dense(n_classes, activation="softmax", name=task)(source)

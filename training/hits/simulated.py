@@ -1,0 +1,167 @@
+"""Datasets of simulated guitar sessions, cut where the firmware's detector fires.
+
+Each session of the simulator (training.simulator) is replayed through the firmware's own
+HitDetector, period by period; each ground-truth hit takes the detection nearest to it, and its
+context is cut there. Hits the detector misses are counted, not used: the model learns from
+windows placed exactly as the board will place them, detector error included.
+"""
+
+import hashlib
+import json
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from firmware.features import FeatureConfig
+from firmware.layout import HAND_PARTS, LOCATIONS
+from firmware.onset import DetectorConfig
+from training.data.dataset import ContextConfig, DatasetBuilder, HitDataset, concatenate
+from training.data.onsets import detect_onsets, match_onsets
+from training.simulator.session import SessionConfig, simulate_session
+
+log = logging.getLogger(__name__)
+
+TASKS = {"hand": HAND_PARTS, "location": LOCATIONS}
+MATCH_TOLERANCE_MS = 2.0
+"""A ground-truth hit keeps a detection within this distance (the F-measure's tolerance)."""
+
+
+@dataclass(frozen=True)
+class SimulatedSplit:
+    """Who plays which instrument for how long, in one split."""
+
+    players: tuple[int, ...]
+    instruments: tuple[int, ...]
+    seconds_per_session: float = 60.0
+    seed: int = 0
+    """Sessions are seeded from (seed, player, instrument): splits never share audio."""
+
+
+@dataclass(frozen=True)
+class SimulatedData:
+    """Training, validation and held-out test splits: disjoint players."""
+
+    train: SimulatedSplit = field(
+        default_factory=lambda: SimulatedSplit(tuple(range(10)), (0, 1, 2), 50.0, seed=1)
+    )
+    validation: SimulatedSplit = field(
+        default_factory=lambda: SimulatedSplit((10, 11), (0, 1, 2), 30.0, seed=2)
+    )
+    test: SimulatedSplit = field(
+        default_factory=lambda: SimulatedSplit((100, 101, 102, 103), (0, 1, 2), 30.0, seed=3)
+    )
+
+
+@dataclass(frozen=True)
+class SessionYield:
+    """What one session gave: its dataset and how many hits the detector missed."""
+
+    dataset: HitDataset
+    truth_hits: int
+    missed: int
+
+
+def simulate_split(
+    split: SimulatedSplit,
+    features: FeatureConfig,
+    detector: DetectorConfig,
+    context: ContextConfig,
+    workers: int = 2,
+) -> tuple[HitDataset, dict[str, int]]:
+    """Simulate every (player, instrument) session of a split and cut its detected hits.
+
+    Returns:
+        (the dataset, {"sessions", "truth_hits", "missed"}).
+    """
+    jobs = [
+        (split, player, instrument, features, detector, context)
+        for player in split.players
+        for instrument in split.instruments
+    ]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(_session_dataset, *zip(*jobs, strict=True)))
+    summary = {
+        "sessions": len(results),
+        "truth_hits": sum(r.truth_hits for r in results),
+        "missed": sum(r.missed for r in results),
+    }
+    return concatenate([r.dataset for r in results]), summary
+
+
+def _session_dataset(
+    split: SimulatedSplit,
+    player: int,
+    instrument: int,
+    features: FeatureConfig,
+    detector: DetectorConfig,
+    context: ContextConfig,
+) -> SessionYield:
+    seed = int(np.random.SeedSequence([split.seed, player, instrument]).generate_state(1)[0])
+    config = SessionConfig(
+        seconds=split.seconds_per_session,
+        players=(player,),
+        instrument=instrument,
+        string_span=(0.0, 0.6),
+        sample_rate_hz=features.sample_rate_hz,
+    )
+    audio, hits, fs = simulate_session(config, seed)
+    detected = detect_onsets(audio, detector, fs)
+    truth = np.array([hit.onset_sample for hit in hits], dtype=np.int64)
+    matched = match_onsets(truth, detected, round(MATCH_TOLERANCE_MS * 1e-3 * fs))
+    builder = DatasetBuilder(TASKS, features, context)
+    session = f"sim-p{player}-i{instrument}-s{split.seed}"
+    for index, (hit, onset) in enumerate(zip(hits, matched, strict=True)):
+        if onset < 0:
+            continue
+        try:
+            builder.add(
+                audio,
+                int(onset),
+                {"hand": hit.hand, "location": hit.location},
+                hit.dynamics,
+                {"session": session, "player": str(player), "instrument": str(instrument)},
+                f"{session}:{index}",
+            )
+        except ValueError:
+            continue  # a hit too close to either end of the recording for its context
+    return SessionYield(builder.build(), len(hits), int(np.sum(matched < 0)))
+
+
+def cached_split(
+    name: str,
+    split: SimulatedSplit,
+    features: FeatureConfig,
+    detector: DetectorConfig,
+    cache_dir: Path,
+    workers: int = 2,
+) -> tuple[HitDataset, dict[str, int]]:
+    """simulate_split, cached in cache_dir under a hash of everything that shapes the data."""
+    key = json.dumps(
+        [asdict(split), features.to_dict(), asdict(detector), _simulator_digest()], sort_keys=True
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = cache_dir / f"{name}-{digest}.npz"
+    summary_path = path.with_suffix(".json")
+    if path.is_file() and summary_path.is_file():
+        return HitDataset.load(path), json.loads(summary_path.read_text())
+    log.info(
+        "simulating the %s split (%d sessions)", name, len(split.players) * len(split.instruments)
+    )
+    dataset, summary = simulate_split(split, features, detector, ContextConfig(), workers)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    dataset.save(path)
+    summary_path.write_text(json.dumps(summary))
+    return dataset, summary
+
+
+def _simulator_digest() -> str:
+    """A hash of the simulator's and detector's source: a change to either re-simulates."""
+    import firmware.onset
+    import training.simulator
+
+    files = sorted(Path(training.simulator.__file__).parent.glob("*.py"))
+    files.append(Path(firmware.onset.__file__))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
