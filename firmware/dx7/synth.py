@@ -203,19 +203,20 @@ class FMSynth:
                 y2, y1 = y1, y
                 result.append(y)
             outputs[0] = result
-        else:
-            rows = list(zip(*phases[: self._chain_len].tolist(), strict=True))
-            gain_rows = list(zip(*gains[: self._chain_len].tolist(), strict=True))
-            columns = []
-            for phase, gain in zip(rows, gain_rows, strict=True):
-                y = gain[0] * sin(phase[0] + scale * (y1 + y2))
-                column = [y]
-                for op in range(1, self._chain_len):
-                    y = gain[op] * sin(phase[op] + TWO_PI * y)
-                    column.append(y)
+        else:  # algorithms 4 and 6: the loop runs down a stack of two or three operators
+            chain_phases = phases[: self._chain_len].tolist()
+            chain_gains = gains[: self._chain_len].tolist()
+            results = [[0.0] * self.block_frames for _ in range(self._chain_len)]
+            top_phase, top_gain, top_result = chain_phases[0], chain_gains[0], results[0]
+            below = list(zip(chain_phases[1:], chain_gains[1:], results[1:], strict=True))
+            for i in range(self.block_frames):
+                y = top_gain[i] * sin(top_phase[i] + scale * (y1 + y2))
+                top_result[i] = y
+                for phase, gain, result in below:
+                    y = gain[i] * sin(phase[i] + TWO_PI * y)
+                    result[i] = y
                 y2, y1 = y1, y
-                columns.append(column)
-            outputs[: self._chain_len] = np.array(columns).T
+            outputs[: self._chain_len] = results
         self._feedback_memory = [y1, y2]
 
     def _start_note(self) -> None:
