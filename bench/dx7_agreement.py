@@ -10,7 +10,8 @@ Two figures per patch, note and velocity:
   of ours against Dexed's waveform, and the mean absolute difference of their log magnitude
   spectra (100 ms Hann frames, bins within 60 dB of the loudest).
 
-What the voice does not model is switched off in both (LFO depths 0, pitch EG levels 50), and
+What the voice does not model is switched off in both (LFO depths and amp mod sensitivities 0,
+pitch EG levels 50), and
 Dexed's feedback is "normalised" (the same scaling in every algorithm; Dexed proper reduces it
 in algorithms 4, 6 and 32). Exact agreement is not expected: Dexed computes in fixed point with
 log-sine tables and ramps levels in the log domain within a block.
@@ -49,19 +50,27 @@ NOTES = ((48, 100), (60, 64), (72, 127))
 
 
 def without_modulation(patch: Patch) -> Patch:
-    """The patch without what the voice leaves out: LFO depths 0, flat pitch EG."""
+    """The patch without what the voice leaves out: LFO depths 0, flat pitch EG, and amp mod
+    sensitivity 0 (dexed-py leaves its EG-bias controller at 0, which attenuates every operator
+    with amp mod sensitivity even when no LFO or wheel modulates it)."""
+    ops = tuple(dataclasses.replace(op, amp_mod_sensitivity=0) for op in patch.operators)
     return dataclasses.replace(
-        patch, lfo_pitch_mod_depth=0, lfo_amp_mod_depth=0, pitch_eg_levels=(50, 50, 50, 50)
+        patch,
+        lfo_pitch_mod_depth=0,
+        lfo_amp_mod_depth=0,
+        pitch_eg_levels=(50, 50, 50, 50),
+        operators=ops,
     )
 
 
 def as_carriers(patch: Patch) -> Patch:
     """Every operator a ratio-1 carrier of its own (algorithm 32, no feedback), EGs kept."""
+    plain = without_modulation(patch)
     ops = tuple(
         dataclasses.replace(op, fixed_frequency=False, coarse=1, fine=0, detune=0)
-        for op in patch.operators
+        for op in plain.operators
     )
-    return dataclasses.replace(without_modulation(patch), algorithm=32, feedback=0, operators=ops)
+    return dataclasses.replace(plain, algorithm=32, feedback=0, operators=ops)
 
 
 def _dexed(patch: Patch, sample_rate_hz: int) -> dexed.DexedSynth:
@@ -182,7 +191,8 @@ def report(results: dict) -> str:
         f"{', '.join(f'({k}, {v})' for k, v in results['notes'])}, held {HOLD_S} s of "
         f"{TOTAL_S} s. Envelope error: |dB| per operator frame above OL "
         f"{results['floor_ol']}. SNR: ours against Dexed's waveform. Spectral distance: mean "
-        "|dB| between log spectra (100 ms frames, 60 dB range). LFO and pitch EG off in both.",
+        "|dB| between log spectra (100 ms frames, 60 dB range). LFO, amp mod sensitivity and pitch "
+        "EG off in both; Dexed's feedback normalised.",
     ]
     for rate, rows in results["rates"].items():
         lines += [
