@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import scipy.special
 
+from firmware.config import from_table
 from firmware.dx7.algorithms import algorithm
 from firmware.dx7.patch import Operator, Patch
 from firmware.dx7.synth import FMSynth, SynthConfig, render_offline
+from firmware.errors import ConfigError
 
 RATE = 48_000
 
@@ -279,3 +281,10 @@ def test_bad_shapes_and_values_are_value_errors() -> None:
         synth.set_controls(440.0, np.array([0, 0, np.inf, 0, 0, 0]))
     with pytest.raises(ValueError, match="fade_ms"):
         SynthConfig(fade_ms=0.0)
+
+
+def test_synth_config_comes_from_a_toml_table() -> None:
+    config = from_table(SynthConfig, {"fade_ms": 5, "output_gain": 0.25}, "pi4.toml [voice]")
+    assert config == SynthConfig(fade_ms=5.0, output_gain=0.25)
+    with pytest.raises(ConfigError, match=r"pi4\.toml \[voice\]: fade_ms -1"):
+        from_table(SynthConfig, {"fade_ms": -1}, "pi4.toml [voice]")

@@ -99,6 +99,7 @@ def level_scaling_offset(key: int, op: Operator) -> int:
 
 
 def _scale_curve(group: int, depth: int, curve: int) -> int:
+    """Level change for a distance in groups of three keys, a depth 0..99 and a curve 0..3."""
     if curve in (0, 3):  # linear
         scale = (group * depth * 329) >> 12
     else:

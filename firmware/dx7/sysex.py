@@ -125,7 +125,9 @@ def _layout() -> tuple[tuple[tuple[str, int], ...], tuple[tuple[int, int, int], 
     return tuple(labels), tuple(bits)
 
 
-def _labels(label: str, count: int, value_range: tuple[int, int], name: str):
+def _labels(
+    label: str, count: int, value_range: tuple[int, int], name: str
+) -> list[tuple[str, int]]:
     high = value_range[1] + _BYTE_OFFSET.get(name, 0)
     if count == 1:
         return [(label, high)]
