@@ -5,7 +5,7 @@
 set -euo pipefail
 
 runtime=(python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 alsa-utils)
-dev=("${runtime[@]}" liblo-tools fluidsynth fluid-soundfont-gm hydrogen-drumkits
+dev=("${runtime[@]}" liblo-tools fluidsynth fluid-soundfont-gm hydrogen-drumkits hexter
      rsync openssh-server openssh-client debootstrap qemu-user-static binfmt-support)
 
 case "${1:-}" in
