@@ -20,14 +20,13 @@ Run: ``python -m bench.dx7_agreement`` (prints the Markdown section).
 """
 
 import dataclasses
-import datetime
-import platform
 from pathlib import Path
 
 import dexed
 import numpy as np
 import scipy.signal
 
+from bench.common import describe_machine, machine
 from firmware.dx7.envelope import operator_levels
 from firmware.dx7.notes import NoteEvent, pitch_track_hz
 from firmware.dx7.patch import Patch
@@ -176,8 +175,7 @@ def measure(sample_rates_hz: tuple[int, ...] = (48_000, 44_100)) -> dict:
                 }
             )
         results["rates"][str(rate)] = rows
-    results["machine"] = f"{platform.machine()} {platform.processor() or platform.system()}"
-    results["date"] = datetime.date.today().isoformat()
+    results["machine"] = machine()
     return results
 
 
@@ -187,7 +185,7 @@ def report(results: dict) -> str:
         "## DX7 core against Dexed",
         "",
         "`python -m bench.dx7_agreement` "
-        f"({results['date']}, {results['machine']}). Notes (key, velocity): "
+        f"({describe_machine(results['machine'])}). Notes (key, velocity): "
         f"{', '.join(f'({k}, {v})' for k, v in results['notes'])}, held {HOLD_S} s of "
         f"{TOTAL_S} s. Envelope error: |dB| per operator frame above OL "
         f"{results['floor_ol']}. SNR: ours against Dexed's waveform. Spectral distance: mean "

@@ -11,12 +11,11 @@ Run: ``python -m bench.fm_synth`` (prints the Markdown section).
 """
 
 import dataclasses
-import datetime
-import platform
 import time
 
 import numpy as np
 
+from bench.common import describe_machine, machine
 from firmware.dx7.envelope import operator_levels
 from firmware.dx7.make_bank import VOICES
 from firmware.dx7.notes import NoteEvent
@@ -81,9 +80,7 @@ def measure() -> dict:
         "hop_us": HOP_US,
         "budget_us": BUDGET_US,
         "eg_frames_per_s": eg_frames_per_s,
-        "machine": f"{platform.machine()} {platform.processor() or platform.system()}, "
-        f"Python {platform.python_version()}, numpy {np.__version__}",
-        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
     }
 
 
@@ -92,7 +89,7 @@ def report(results: dict) -> str:
     lines = [
         "## FM synth cost per block",
         "",
-        f"`python -m bench.fm_synth` ({results['date']}, {results['machine']}). "
+        f"`python -m bench.fm_synth` ({describe_machine(results['machine'])}). "
         f"One `set_controls` + `render` of a {BLOCK}-frame block at {RATE_HZ // 1000} kHz "
         f"(a hop is {results['hop_us']:.0f} us), {BLOCKS} blocks per case, levels from the "
         "patch's EGs. Machine shared with other jobs: medians are the figure to trust.",

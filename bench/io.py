@@ -6,9 +6,6 @@ measure() and report(). ALSA figures use ALSA's null device, which never waits f
 they are the pure cost of pyalsaaudio's call plus the conversion, not of waiting for audio.
 """
 
-import datetime
-import os
-import platform
 import socket
 import subprocess
 import sys
@@ -20,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from bench.common import describe_machine, machine, timing_stats
 from firmware.audio_io import AlsaCapture, AlsaPlayback, AudioConfig
 from firmware.events import EventLog
 from firmware.osc import MAX_CONTROL_PACKETS_PER_S, OscConfig, OscControlServer, OscSender
@@ -43,7 +41,7 @@ print(sent)
 
 def measure() -> dict:
     """Every figure of this bench, as plain JSON-able values (times in µs unless named)."""
-    results = {"machine": _machine(), "period_frames": PERIOD, "sample_rate_hz": RATE_HZ}
+    results = {"machine": machine(), "period_frames": PERIOD, "sample_rate_hz": RATE_HZ}
     results["alsa"] = _alsa()
     with tempfile.TemporaryDirectory() as folder:
         results["replay"] = _replay(Path(folder))
@@ -56,7 +54,6 @@ def measure() -> dict:
 def report(results: dict) -> str:
     """The results as a Markdown section."""
     alsa, replay, osc, flood = (results[k] for k in ("alsa", "replay", "osc", "control_flood"))
-    machine = results["machine"]
     rows = [
         ("AlsaCapture.read, S32_LE 6 ch (null device)", alsa["capture_read_us"]),
         ("AlsaPlayback.write, S32_LE 2 ch (null device)", alsa["playback_write_us"]),
@@ -68,8 +65,7 @@ def report(results: dict) -> str:
         "## I/O edges",
         "",
         "Command: `.venv/bin/python -m bench.io` (bench/io.py). "
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
-        f"{machine['date']}. One period is "
+        f"Machine: {describe_machine(results['machine'])}. One period is "
         f"{PERIOD} frames at {RATE_HZ} Hz = {PERIOD_US:.0f} µs.",
         "",
         "| per call | median µs | p99 µs | median share of a period |",
@@ -158,7 +154,7 @@ def _osc() -> dict:
         sender.close()
     return {
         "send_call_us": send_call,
-        "delivery_ms": _stats(np.array(delivery_ms)),
+        "delivery_ms": timing_stats(np.array(delivery_ms)),
         "delivery_messages": len(delivery_ms),
     }
 
@@ -214,7 +210,7 @@ def _period_loop(server: OscControlServer, work_us: int, seconds: float) -> dict
         busy_until = time.perf_counter() + work_us * 1e-6
         while time.perf_counter() < busy_until:
             np.fft.rfft(block, axis=0)
-    return _stats(np.array(late_us))
+    return timing_stats(np.array(late_us))
 
 
 def _time_calls(call, count: int) -> dict:
@@ -223,34 +219,7 @@ def _time_calls(call, count: int) -> dict:
         started = time.perf_counter_ns()
         call()
         times_ns[i] = time.perf_counter_ns() - started
-    return _stats(times_ns / 1e3)
-
-
-def _stats(values: np.ndarray) -> dict:
-    return {
-        "median": float(np.median(values)),
-        "p99": float(np.percentile(values, 99)),
-        "max": float(values.max()),
-        "count": int(values.size),
-    }
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "date": datetime.date.today().isoformat(),
-    }
+    return timing_stats(times_ns / 1e3)
 
 
 if __name__ == "__main__":
