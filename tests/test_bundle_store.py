@@ -19,8 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @functools.cache
 def model_bytes() -> bytes:
-    """A real .tflite: a shipped hit model if there is one (the board has no TensorFlow), else
-    a tiny one converted with TensorFlow here."""
+    """A real .tflite: $HITAR_TEST_MODEL (board/arm64-test.sh converts one on the workstation,
+    since the board has no TensorFlow), else a shipped hit model, else a tiny one converted
+    with TensorFlow here."""
+    if os.environ.get("HITAR_TEST_MODEL"):
+        return Path(os.environ["HITAR_TEST_MODEL"]).read_bytes()
     for shipped in sorted((REPO / "deploy" / "bundles").glob("*/" + MODEL_NAME)):
         if (shipped.parent / "manifest.json").read_text().find('"hits"') >= 0:
             return shipped.read_bytes()
