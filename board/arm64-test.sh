@@ -94,8 +94,8 @@ if [[ ! -f $root$model ]]; then
 fi
 
 # The board tests: every test module that imports no workstation-only package (TensorFlow,
-# Keras, training/, deploy/, the Dexed reference synth of the dev extras).
-workstation_only='tensorflow|keras|training|deploy|dexed'
+# Keras, training/, deploy/, bench/, the Dexed reference synth of the dev extras).
+workstation_only='tensorflow|keras|training|deploy|bench|dexed'
 tests=()
 for file in "$repo"/tests/test_*.py; do
   grep -qE "^\s*(import|from)\s+($workstation_only)\b" "$file" || tests+=("tests/${file##*/}")
