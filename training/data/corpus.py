@@ -3,7 +3,8 @@
 Public percussion sample sets are the only large source of real, labelled hits. Each file holds
 one hit at any rate and channel count; it is resampled to 48 kHz, put onto the model's six
 inputs by the fixed rule of training.data.audio.corpus_channel_map, given quiet lead-in and
-tail, and its onset is found by the firmware's detector (fallback in onsets.first_onset).
+tail, and its onset is found by the firmware's detector (onsets.single_hit_onset: which
+detection, and the fallback where there is none).
 
 Layout: ``<root>/<class>/<file>`` or ``<root>/<class>/<group>/.../<file>``. A file's group (what
 splits keep together: the kit or source it comes from) is the first folder below its class
@@ -18,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from firmware.onset import DetectorConfig
 
 from firmware.errors import InputFileError
 from firmware.features import FeatureConfig
 from firmware.layout import N_PIEZOS, SAMPLE_RATE_HZ
+from firmware.onset import DetectorConfig
 from training.data.audio import (
     LevelConfig,
     apply_channel_map,
@@ -32,7 +33,7 @@ from training.data.audio import (
     resample,
 )
 from training.data.dataset import ContextConfig, DatasetBuilder, HitDataset
-from training.data.onsets import first_onset
+from training.data.onsets import single_hit_onset
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff")
 CLASS_TASK = "class"
@@ -46,17 +47,21 @@ class CorpusConfig:
     lead_silence_ms: float = 50.0
     """Zeros put before each file: the detector sees quiet before the hit (many sample files
     start right at the attack) and the context's pre-roll fits."""
-    fallback_fraction: float = 0.1
-    """Where the detector finds no onset: the first sample at this fraction of the file's
-    peak (-20 dB) is taken as the onset."""
+    peak_fraction: float = 0.03
+    attack_ms: float = 10.0
+    """A hit's onset is the last detector onset at most attack_ms before the file first
+    reaches peak_fraction of its peak (-30 dB): onsets of noise before the hit come earlier.
+    Where there is none, that first sample at the level is the onset (the fallback)."""
     min_hits_per_class: int = 20
     """Every class needs this many hits, or the build stops."""
 
     def __post_init__(self) -> None:
         if self.lead_silence_ms < 0:
             raise ValueError(f"lead_silence_ms must be >= 0, got {self.lead_silence_ms}")
-        if not 0.0 < self.fallback_fraction <= 1.0:
-            raise ValueError("fallback_fraction must be in (0, 1]")
+        if not 0.0 < self.peak_fraction <= 1.0:
+            raise ValueError(f"peak_fraction must be in (0, 1], got {self.peak_fraction}")
+        if self.attack_ms <= 0:
+            raise ValueError(f"attack_ms must be > 0, got {self.attack_ms}")
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,12 @@ def load_single_hit(path: Path, settings: CorpusSettings) -> tuple[np.ndarray, i
     lead = round(settings.corpus.lead_silence_ms * SAMPLE_RATE_HZ / 1000)
     tail = sum(settings.context.span(settings.features))
     signal = np.pad(mapped, ((lead, tail), (0, 0)))
-    onset, fallback = first_onset(
-        signal, settings.detector, SAMPLE_RATE_HZ, settings.corpus.fallback_fraction
+    onset, fallback = single_hit_onset(
+        signal,
+        settings.detector,
+        SAMPLE_RATE_HZ,
+        round(settings.corpus.attack_ms * SAMPLE_RATE_HZ / 1000),
+        settings.corpus.peak_fraction,
     )
     return signal, onset, fallback
 

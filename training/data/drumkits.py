@@ -150,18 +150,19 @@ def kit_files(kit: Drumkit, report: CorpusReport) -> Iterator[HitFile]:
     Layers whose file is missing, and files that an earlier instrument already used, go to
     report.skipped.
     """
-    seen: set[Path] = set()
+    first_user: dict[Path, str] = {}
     for instrument in kit.instruments:
         class_name = instrument_class(instrument.name)
         if class_name is None:
             continue
         for layer in instrument.layers:
-            if layer.path in seen:
-                report.skipped.append((str(layer.path), f"also used by '{instrument.name}'"))
+            if layer.path in first_user:
+                reason = f"'{instrument.name}' reuses the sample of '{first_user[layer.path]}'"
+                report.skipped.append((str(layer.path), reason))
             elif not layer.path.is_file():
                 report.skipped.append((str(layer.path), "missing sample file"))
             else:
-                seen.add(layer.path)
+                first_user[layer.path] = instrument.name
                 yield HitFile(layer.path, class_name, kit.folder.name, layer.dynamics)
 
 

@@ -6,9 +6,9 @@ over the recording period by period, exactly as the engine runs it.
 """
 
 import numpy as np
-from firmware.onset import DetectorConfig, HitDetector
 
 from firmware.layout import N_CHANNELS, PIEZO_CHANNELS
+from firmware.onset import DetectorConfig, HitDetector
 
 BLOCK_FRAMES = 64
 """Frames per detector call: the board's period (1.33 ms at 48 kHz)."""
@@ -69,23 +69,40 @@ def match_onsets(
     return matched
 
 
-def first_onset(
-    signal: np.ndarray, config: DetectorConfig, sample_rate_hz: int, fallback_fraction: float
+DETECTION_MARGIN_SAMPLES = 4800
+"""Signal the detector is given past a single hit's level crossing (100 ms at 48 kHz): enough
+for any confirmation delay, without running it over a cymbal's whole tail."""
+
+
+def single_hit_onset(
+    signal: np.ndarray,
+    config: DetectorConfig,
+    sample_rate_hz: int,
+    attack_samples: int,
+    peak_fraction: float,
 ) -> tuple[int, bool]:
     """The onset of a single-hit recording (a sample library file).
 
-    The detector's first onset; where it finds none (a soft hit under its threshold, a slow
-    swell), the first sample whose piezo magnitude reaches fallback_fraction of the file's
-    peak.
+    The hit's *crossing* is the first sample whose piezo magnitude reaches peak_fraction of
+    the file's peak. Its onset is the last detector onset at most attack_samples before the
+    crossing: sample files often start with a little noise before the hit, which the detector
+    rightly reports as an onset after the quiet lead-in, but that onset comes earlier. Where
+    the detector reports none in that span (a hit too soft or too slow for its thresholds,
+    or masked by an onset of noise just before), the crossing itself is the onset (the
+    fallback).
 
     Args:
-        signal: float32 [frames, 6], with quiet lead-in before the hit.
+        signal: float32 [frames, 6], with a quiet lead-in before the hit.
+        attack_samples: how long before its crossing a hit's onset may lie.
+        peak_fraction: the crossing level, as a fraction of the file's peak, in (0, 1].
 
     Returns:
         (onset sample, whether the fallback placed it).
     """
-    onsets = detect_onsets(signal, config, sample_rate_hz)
-    if len(onsets):
-        return int(onsets[0]), False
     magnitude = np.abs(signal[:, PIEZO_CHANNELS]).max(axis=1)
-    return int(np.argmax(magnitude >= fallback_fraction * magnitude.max())), True
+    crossing = int(np.argmax(magnitude >= peak_fraction * magnitude.max()))
+    onsets = detect_onsets(signal[: crossing + DETECTION_MARGIN_SAMPLES], config, sample_rate_hz)
+    in_reach = onsets[(onsets >= crossing - attack_samples) & (onsets <= crossing)]
+    if in_reach.size:
+        return int(in_reach[-1]), False
+    return crossing, True

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from firmware.onset import DetectorConfig
 
 from firmware.config import from_table, load_toml
 from firmware.errors import ConfigError, InputFileError
 from firmware.features import FeatureConfig
 from firmware.layout import HAND_PARTS, LOCATIONS, N_PIEZOS, SAMPLE_RATE_HZ
+from firmware.onset import DetectorConfig
 from training.data.audio import (
     SILENT_CHANNEL,
     LevelConfig,
@@ -194,8 +194,9 @@ def load_session(path: Path, settings: BuildSettings, builder: DatasetBuilder) -
 
 
 def retrigger_s(detector: DetectorConfig) -> float:
-    """The detector's retrigger window in seconds: labels closer than this overlap."""
-    return detector.retrigger_ms / 1000.0
+    """The detector's retrigger window (its dead time after a hit) in seconds: labels closer
+    than this overlap, as the detector cannot report both."""
+    return detector.dead_time_ms / 1000.0
 
 
 def session_files(folder: Path) -> list[Path]:
