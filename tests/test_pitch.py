@@ -49,6 +49,7 @@ def cents_error(f0_hz: np.ndarray, reference_hz: float) -> np.ndarray:
 
 
 RANGE_HZ = np.geomspace(CONFIG.fmin_hz * 1.01, CONFIG.fmax_hz * 0.99, 9).round(2).tolist()
+DENSE_RANGE_HZ = np.geomspace(CONFIG.fmin_hz, CONFIG.fmax_hz, 40).round(2).tolist()
 
 
 @pytest.mark.parametrize("f0_hz", RANGE_HZ)
@@ -66,6 +67,24 @@ def test_harmonic_tone_pitch_is_within_three_cents_across_the_range(f0_hz: float
     steady = f0[SETTLE_HOPS:]
     assert np.all(steady > 0)
     assert np.max(np.abs(cents_error(steady, f0_hz))) < 3.0
+
+
+@pytest.mark.parametrize("rate_hz", [44_100, RATE_HZ])
+def test_bright_tones_keep_their_octave_at_44_1_and_48_khz(rate_hz: int) -> None:
+    """Eleven harmonics at phases k: the sharpest dips of d' the tracker meets."""
+    t = np.arange(round(0.12 * rate_hz)) / rate_hz
+    worst_cents = []
+    for f0_hz in DENSE_RANGE_HZ:
+        signal = sum(
+            0.3 / k * np.sin(2.0 * np.pi * k * f0_hz * t + k)
+            for k in range(1, 12)
+            if k * f0_hz < 0.45 * rate_hz
+        )
+        f0, _ = track(signal.astype(np.float32), CONFIG, rate_hz)
+        steady = f0[SETTLE_HOPS:]
+        assert np.all(steady > 0), f"{f0_hz} Hz at {rate_hz} Hz: unvoiced hops"
+        worst_cents.append(np.max(np.abs(cents_error(steady, f0_hz))))
+    assert max(worst_cents) < 5.0
 
 
 @pytest.mark.parametrize("f0_hz", [82.41, 110.0, 196.0, 329.63])
@@ -232,14 +251,16 @@ def test_config_from_toml_table() -> None:
         from_table(PitchConfig, {"fmin": 60}, "profile.toml [pitch]")
     with pytest.raises(ConfigError, match="decimation 3 must be a positive divisor"):
         from_table(PitchConfig, {"decimation": 3}, "profile.toml [pitch]")
+    with pytest.raises(ConfigError, match=r"lowpass_hz 2000\.0 must be above fmax_hz"):
+        from_table(PitchConfig, {"lowpass_hz": 2000}, "profile.toml [pitch]")
     with pytest.raises(ConfigError, match="voiced_on"):
         from_table(PitchConfig, {"voiced_on": 0.5, "voiced_off": 0.2}, "profile.toml [pitch]")
 
 
-def test_fmax_too_high_for_the_analysis_rate_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="fmax_hz 10000"):
-        PitchTracker(PitchConfig(fmax_hz=10000.0), RATE_HZ)
-    PitchTracker(PitchConfig(fmax_hz=10000.0, decimation=1), RATE_HZ)
+def test_lowpass_above_the_decimated_nyquist_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="lowpass_hz 16000"):
+        PitchTracker(PitchConfig(lowpass_hz=16000.0), RATE_HZ)
+    PitchTracker(PitchConfig(lowpass_hz=16000.0, decimation=1), RATE_HZ)
 
 
 REAL_NOTES = [  # steel-string guitar: low E, A, D strings, then high on the neck
