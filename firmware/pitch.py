@@ -69,6 +69,11 @@ MIDI_RANGE = 127.0
 Levels = TypeVar("Levels", float, np.ndarray)
 """Per-hop scalars on the board, whole curves in training: the mappings take either."""
 
+NEIGHBOURS = np.array([[-1], [0], [1]])
+SLOPE_CURVATURE = np.array([[1.0, 0.0, -1.0], [1.0, -2.0, 1.0]], dtype=np.float32)
+"""Applied to d' at lags (l - 1, l, l + 1): the slope and curvature of the parabola through
+them, whose vertex lies at l + slope / (2 curvature), slope^2 / (8 curvature) below d'(l)."""
+
 REFINE_LAGS = 5
 """Full-rate lags around the decimated estimate at which the period is refined."""
 
@@ -138,7 +143,7 @@ class PitchConfig:
 def loudness_from_db(level_db: Levels) -> Levels:
     """Map RMS levels in dBFS onto the network's loudness input: -70 dB (or less) is 0,
     0 dB (or more) is 1, linear in dB between. An array for an array, a float for a float."""
-    return unit_clip((level_db - LOUDNESS_FLOOR_DB) / -LOUDNESS_FLOOR_DB)
+    return _unit_clip((level_db - LOUDNESS_FLOOR_DB) / -LOUDNESS_FLOOR_DB)
 
 
 def loudness_from_rms(rms: Levels) -> Levels:
@@ -152,10 +157,10 @@ def normalised_pitch(f0_hz: Levels) -> Levels:
     clipped to [0, 1], and 0 Hz (unvoiced) to 0. The default range 70..2200 Hz maps onto
     0.27..0.82; A4 (440 Hz) is 0.54. An array for an array, a float for a float."""
     midi = MIDI_A4 + 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / A4_HZ)
-    return unit_clip(midi / MIDI_RANGE) * (f0_hz > 0.0)
+    return _unit_clip(midi / MIDI_RANGE) * (f0_hz > 0.0)
 
 
-def unit_clip(value: Levels) -> Levels:
+def _unit_clip(value: Levels) -> Levels:
     """Clip to [0, 1]; plain min/max for a float, whose np.clip costs microseconds per hop."""
     if isinstance(value, float):
         return min(max(value, 0.0), 1.0)
@@ -243,7 +248,7 @@ def difference_function(
     np.fft.irfft(scratch.cross, n_frame, out=scratch.correlation)
     energy = scratch.energy
     np.multiply(frame, frame, out=energy[1:])
-    np.cumsum(energy, out=energy)
+    np.add.accumulate(energy, out=energy)  # energy[k]: energy of frame[:k]
     oldest = n_frame - window_samples - n_lags + 1
     np.subtract(
         energy[n_frame - n_lags + 1 :][::-1], energy[oldest : oldest + n_lags][::-1], out=out
@@ -267,7 +272,7 @@ def normalised_difference(d: np.ndarray, lags: np.ndarray, out: np.ndarray) -> n
     if d[1] <= 0.0:
         out[:] = 1.0
         return out
-    np.cumsum(d, out=out)
+    np.add.accumulate(d, out=out)
     np.divide(d[1:] * lags[1:], out[1:], out=out[1:])
     out[0] = 1.0
     return out
@@ -300,12 +305,9 @@ def pick_lag(
         first = int(np.argmin(centre))
         return float(min_lag + first), float(centre[first])
     lags += min_lag
-    left = dprime[lags - 1]
-    middle = dprime[lags]
-    right = dprime[lags + 1]
-    slope = left - right
-    curvature = left + right - 2.0 * middle  # > 0 at a dip
-    depth = middle - slope * slope / (8.0 * curvature)
+    neighbours = dprime[lags + NEIGHBOURS]  # [3, n_dips]: d' at lag - 1, lag, lag + 1
+    slope, curvature = SLOPE_CURVATURE @ neighbours  # curvature > 0 at a dip
+    depth = neighbours[1] - slope * slope / (8.0 * curvature)
     limit = dip_ratio * max(0.0, float(depth.min())) + dip_margin
     first = int(np.argmax(depth <= limit))
     offset = 0.5 * float(slope[first]) / float(curvature[first])
@@ -366,6 +368,8 @@ class PitchTracker:
         self._energies = [0.0] * config.loudness_hops
         self._energy_index = 0
         self._voiced = False
+        self.nonfinite_hops = 0
+        """Hops that held NaN or infinite samples: counted, and tracked as silence."""
 
     def reset(self) -> None:
         """Forget the signal, as if the pickup had been silent; the parameters stay."""
@@ -384,7 +388,8 @@ class PitchTracker:
 
         Returns:
             (f0_hz, loudness): the pitch in Hz of the signal up to the end of this hop, 0.0
-            when unvoiced or silent; the loudness in [0, 1].
+            when unvoiced or silent; the loudness in [0, 1]. A hop with NaN or infinite
+            samples counts as silence and in nonfinite_hops.
 
         Raises:
             ValueError: hop is not of shape [hop_samples].
@@ -397,11 +402,16 @@ class PitchTracker:
         full = self._full
         full[: -config.hop_samples] = full[config.hop_samples :]
         self._new_hop[:] = hop
+        energy = float(np.dot(self._new_hop, self._new_hop))
+        if not math.isfinite(energy):  # one bad hop must not poison the ring buffers
+            self.nonfinite_hops += 1
+            self._new_hop[:] = 0.0
+            energy = 0.0
         n_new = self._new_decimated.shape[0]
         self._frame[:-n_new] = self._frame[n_new:]
         np.matmul(self._decimator_windows, self._taps, out=self._new_decimated)
 
-        self._energies[self._energy_index] = float(np.dot(self._new_hop, self._new_hop))
+        self._energies[self._energy_index] = energy
         self._energy_index = (self._energy_index + 1) % config.loudness_hops
         mean_square = sum(self._energies) / (config.loudness_hops * config.hop_samples)
         loudness = float(loudness_from_rms(math.sqrt(mean_square)))

@@ -104,6 +104,19 @@ def test_silence_gives_zero_pitch_and_zero_loudness() -> None:
     assert {tracker.process(silence) for _ in range(50)} == {(0.0, 0.0)}
 
 
+def test_a_hop_of_nan_is_counted_and_tracked_as_silence() -> None:
+    signal = tone(220.0, 0.2, (0.3,))
+    tracker = PitchTracker(CONFIG, RATE_HZ)
+    hops = signal.reshape(-1, CONFIG.hop_samples).copy()
+    hops[50, 10] = np.nan
+    hops[60, :] = np.inf
+    outputs = np.array([tracker.process(hop) for hop in hops])
+    assert tracker.nonfinite_hops == 2
+    assert np.all(np.isfinite(outputs))
+    f0_hz = outputs[:, 0]
+    assert np.all(np.abs(cents_error(f0_hz[-40:], 220.0)) < 1.0), "recovers after the bad hops"
+
+
 def test_white_noise_is_unvoiced() -> None:
     noise = np.random.default_rng(3).standard_normal(RATE_HZ // 2) * 0.03
     f0, loudness = track(noise.astype(np.float32), CONFIG, RATE_HZ)
