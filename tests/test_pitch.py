@@ -213,6 +213,15 @@ def test_track_takes_any_length_and_drops_a_last_partial_hop(n_samples: int) -> 
     np.testing.assert_array_equal(f0_hz, longer)
 
 
+@pytest.mark.parametrize("hop_samples", [16, 32, 128, 256])
+def test_other_hop_sizes_track_the_same_pitch(hop_samples: int) -> None:
+    config = PitchConfig(hop_samples=hop_samples)
+    f0, loudness = track(tone(196.0, 0.3, (0.3, 0.2, 0.1)), config, RATE_HZ)
+    steady = f0[round(0.06 * RATE_HZ / hop_samples) :]
+    assert np.all(np.abs(cents_error(steady, 196.0)) < 1.0)
+    assert np.all(loudness[-5:] > 0.5)
+
+
 @pytest.mark.parametrize("shape", [(63,), (65,), (128,), (64, 1), (1, 64)])
 def test_wrong_hop_shape_raises_value_error(shape: tuple[int, ...]) -> None:
     tracker = PitchTracker(CONFIG, RATE_HZ)
