@@ -1,5 +1,6 @@
 """Single-hit corpora: real drum samples rewritten at other rates, channel counts and formats."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from scipy.signal import resample_poly
 
 from firmware.errors import InputFileError
 from firmware.layout import PICKUP_CHANNEL
+from training.data.__main__ import main
 from training.data.audio import read_audio
 from training.data.corpus import CorpusConfig, CorpusSettings, build_corpus, corpus_files
 from training.data.dataset import DatasetError
@@ -109,3 +111,18 @@ def test_a_folder_without_class_folders_is_named(tmp_path):
     (tmp_path / "flat.wav").write_bytes(b"")
     with pytest.raises(InputFileError, match=rf"^{tmp_path}: no audio files in class folders"):
         build_corpus(tmp_path)
+
+
+def test_command_line_reads_settings_tables(corpus, tmp_path, capsys):
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[corpus]\nmin_hits_per_class = 1\n[context]\nmargin_samples = 8\n")
+    assert main(["corpus", str(corpus), "--settings", str(settings), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["tasks"]["class"] == {"kick": 2, "snare": 3}
+    assert len(summary["skipped"]) == 2
+    settings.write_text("[corpus]\nmin_hits_per_class = 1\n[contxt]\n")
+    assert main(["corpus", str(corpus), "--settings", str(settings)]) == 2
+    assert "settings.toml: unknown table [contxt]" in capsys.readouterr().err
+    settings.write_text("[context]\nmargin_samples = -1\n")
+    assert main(["corpus", str(corpus), "--settings", str(settings)]) == 2
+    assert "settings.toml [context]: margin_samples must be >= 0" in capsys.readouterr().err
