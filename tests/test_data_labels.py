@@ -158,3 +158,9 @@ def test_non_utf8_label_file_is_named(tmp_path):
     path.write_bytes("1.0\t1.0\theel piezo1 caf\xe9\n".encode("latin-1"))
     with pytest.raises(InputFileError, match=rf"^{path}: not a UTF-8 text file"):
         read_labels(path, duration_s=5.0, min_gap_s=GAP_S)
+
+
+def test_reaper_rows_may_leave_out_trailing_empty_columns(tmp_path):
+    path = write(tmp_path, "take.csv", "#,Name,Start,End,Length,Color\nM1,heel piezo1,1.5\n")
+    (label,) = read_labels(path, duration_s=5.0, min_gap_s=GAP_S)
+    assert label.time_s == 1.5 and label.hand == "heel"

@@ -228,6 +228,7 @@ def _read_reaper(file: TextIO, name: str, config: LabelConfig) -> list[tuple[flo
             f"{name}:1: not a REAPER region/marker export (header lacks column "
             f"'{missing[0]}'; expected '#,Name,Start,End,Length')"
         )
+    needed = max(columns["#"], columns["name"], columns["start"])
     entries = []
     line_number = reader.line_num
     for row in reader:
@@ -235,7 +236,7 @@ def _read_reaper(file: TextIO, name: str, config: LabelConfig) -> list[tuple[flo
         line_number = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) < len(columns):
+        if len(row) <= needed:
             raise InputFileError(
                 f"{where}: malformed row ({len(row)} fields, the header has {len(columns)})"
             )

@@ -35,7 +35,6 @@ from training.data.onsets import detect_onsets, match_onsets
 from training.data.settings import settings_from_file
 
 TASKS = {"hand": HAND_PARTS, "location": LOCATIONS}
-GROUP_KEYS = ("session", "player", "instrument")
 DATASET_FILE = "dataset.toml"
 """Optional build settings at the top of a dataset folder; every other *.toml is a session."""
 
@@ -152,7 +151,7 @@ def load_session(path: Path, settings: BuildSettings, builder: DatasetBuilder) -
                 f"(set resample = true in {path.name} to resample it)"
             )
         samples = resample(samples, rate_hz, SAMPLE_RATE_HZ)
-    signal = apply_channel_map(samples, info.channel_map, f"{path} [session] channel_map")
+    signal = apply_channel_map(samples, info.channel_map, f"{path} [session]")
     recorded = tuple(c for c in range(N_PIEZOS) if info.channel_map[c] != SILENT_CHANNEL)
     problem = level_problem(signal, recorded, settings.levels)
     if problem:
