@@ -101,6 +101,11 @@ class SessionReport:
     dropped: list[dict[str, Any]] = field(default_factory=list)
     """{"source": file:line, "time_s", "reason"} per label left out."""
 
+    def overview(self) -> dict[str, Any]:
+        """The report in one flat mapping, dropped labels counted."""
+        overview = {**self.__dict__, "duration_s": round(self.duration_s, 3)}
+        return overview | {"dropped": len(self.dropped)}
+
 
 def read_settings(folder: Path) -> BuildSettings:
     """BuildSettings from the folder's dataset.toml, or the defaults without one.
@@ -243,10 +248,11 @@ def build_sessions(
 
 
 def session_summary(dataset: HitDataset, reports: list[SessionReport]) -> dict[str, Any]:
-    """The dataset's counts plus recorded duration and per-session reports (JSON-able)."""
+    """The dataset's counts, total recorded duration, one line per session and every dropped
+    label (JSON-able; format_summary prints it)."""
     return {
         **dataset.summary(),
         "duration_s": round(sum(report.duration_s for report in reports), 3),
-        "sessions": [report.__dict__ for report in reports],
-        "dropped": sum(len(report.dropped) for report in reports),
+        "sessions": [report.overview() for report in reports],
+        "dropped": [dropped for report in reports for dropped in report.dropped],
     }
