@@ -201,7 +201,8 @@ class DifferenceScratch:
     spectrum: np.ndarray
     """complex64, shape [frame_samples // 2 + 1]: spectrum of the frame."""
     cross: np.ndarray
-    """complex64, same shape: cross-spectrum of the window with the frame."""
+    """complex64, same shape: spectrum of the reversed window, then its product with the
+    frame's."""
     correlation: np.ndarray
     """float32, shape [frame_samples]: correlation of the window with the frame."""
     energy: np.ndarray
@@ -241,11 +242,11 @@ def difference_function(
     n_frame = frame.shape[0]
     n_lags = out.shape[0]
     np.fft.rfft(frame, out=scratch.spectrum)
-    np.fft.rfft(frame[n_frame - window_samples :], n_frame, out=scratch.cross)
-    np.conjugate(scratch.cross, out=scratch.cross)
+    # Convolving with the time-reversed window is correlating with the window, without a conj.
+    np.fft.rfft(frame[: n_frame - window_samples - 1 : -1], n_frame, out=scratch.cross)
     np.multiply(scratch.cross, scratch.spectrum, out=scratch.cross)
-    # correlation[m] = sum_j window[j] frame[j + m]: lag l sits at m = n_frame - window - l
     np.fft.irfft(scratch.cross, n_frame, out=scratch.correlation)
+    # correlation[m] = sum_j window[j] frame[m - window + 1 + j]: lag l sits at m = n_frame - 1 - l
     energy = scratch.energy
     np.multiply(frame, frame, out=energy[1:])
     np.add.accumulate(energy, out=energy)  # energy[k]: energy of frame[:k]
@@ -253,7 +254,7 @@ def difference_function(
     np.subtract(
         energy[n_frame - n_lags + 1 :][::-1], energy[oldest : oldest + n_lags][::-1], out=out
     )
-    correlation = scratch.correlation[oldest : oldest + n_lags][::-1]
+    correlation = scratch.correlation[n_frame - n_lags :][::-1]
     out += out[0]  # the newest window's energy
     out -= correlation
     out -= correlation
