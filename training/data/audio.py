@@ -115,8 +115,8 @@ def corpus_channel_map(n_file_channels: int) -> tuple[int, ...]:
 
     Piezo k (0-based) takes file channel ``min(k * n // 5, n - 1)``: mono is copied onto all
     five piezos; stereo puts left on piezo1..3 and right on piezo4..5; three to five channels
-    spread in order; beyond five, the first five are used. The pickup is always silent: a
-    percussion sample carries no string signal.
+    spread in order; beyond five, five of them spread across the file's channels (8 channels:
+    0, 1, 3, 4, 6). The pickup is always silent: a percussion sample carries no string signal.
     """
     piezos = tuple(min(k * n_file_channels // N_PIEZOS, n_file_channels - 1) for k in range(5))
     return (*piezos, SILENT_CHANNEL)
