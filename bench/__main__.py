@@ -15,6 +15,8 @@ from pathlib import Path
 BENCHMARKS = (
     "onsets",
     "hit_path",
+    "data",
+    "hits_real",
     "io",
     "pitch",
     "fm_synth",
