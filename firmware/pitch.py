@@ -21,9 +21,10 @@ Pitch: YIN (de Cheveigné and Kawahara 2002), shaped for a 64-sample hop.
   vertex of a parabola through it. As in YIN the first dip wins, which keeps the tracker off
   sub-octaves, but the limit a dip must reach is relative to the deepest dip rather than
   absolute (`dip_ratio`, `dip_margin`; the reasons are in pick_lag).
-- Refinement at full rate. Interpolation between 24 kHz lags is a few cents off at the top of
-  the range, so the difference function is evaluated again on the full-rate signal at the five
-  lags around the estimate, and a parabola through its minimum gives the period.
+- Refinement at full rate. Interpolation between 24 kHz lags is up to 9 cents off at the top
+  of the range, so the difference function is evaluated again on the full-rate signal at the
+  lag nearest the estimate and its two neighbours, and the vertex of a parabola through them
+  gives the period.
 - Voicing with hysteresis: a note becomes voiced when its aperiodicity (d' at the chosen dip)
   falls below `voiced_on` and stays voiced until it rises above `voiced_off`. Below `gate_db`
   the pickup counts as silent: unvoiced, and the lag search is skipped. The default gate is
@@ -73,9 +74,6 @@ NEIGHBOURS = np.array([[-1], [0], [1]])
 SLOPE_CURVATURE = np.array([[1.0, 0.0, -1.0], [1.0, -2.0, 1.0]], dtype=np.float32)
 """Applied to d' at lags (l - 1, l, l + 1): the slope and curvature of the parabola through
 them, whose vertex lies at l + slope / (2 curvature), slope^2 / (8 curvature) below d'(l)."""
-
-REFINE_LAGS = 5
-"""Full-rate lags around the decimated estimate at which the period is refined."""
 
 
 @dataclass(frozen=True)
@@ -316,8 +314,8 @@ def pick_lag(
 
 
 def parabolic_offset(left: float, centre: float, right: float) -> float:
-    """Offset in [-1, 1] of the vertex of the parabola through three equally spaced values,
-    the middle one the smallest; 0 when they are collinear."""
+    """Offset of the vertex of the parabola through three equally spaced values, clamped to
+    [-1, 1] (the middle value need not be the smallest); 0 unless the parabola opens upwards."""
     curvature = left - 2.0 * centre + right
     if curvature <= 0.0:
         return 0.0
@@ -353,14 +351,14 @@ class PitchTracker:
         taps = config.decimation_taps
         self._full_window = self._window * factor
         full_samples = max(
-            self._full_window + factor * (self._max_lag + 1) + REFINE_LAGS,
+            self._full_window + factor * (self._max_lag + 1) + 2,
             config.hop_samples + taps - 1,
         )
         self._full = np.zeros(full_samples, dtype=np.float32)
         self._new_hop = self._full[full_samples - config.hop_samples :]
         self._newest = self._full[full_samples - self._full_window :]
         self._lagged = sliding_window_view(self._full, self._full_window)
-        self._differences = np.zeros((REFINE_LAGS, self._full_window), dtype=np.float32)
+        self._differences = np.zeros((3, self._full_window), dtype=np.float32)
         decimator_input = self._full[full_samples - config.hop_samples - taps + 1 :]
         self._decimator_windows = sliding_window_view(decimator_input, taps)[factor - 1 :: factor]
         self._taps = lowpass_taps(taps, config.lowpass_hz / sample_rate_hz)[::-1].copy()
@@ -431,16 +429,14 @@ class PitchTracker:
         return self.sample_rate_hz / self._refine(config.decimation * lag), loudness
 
     def _refine(self, period_samples: float) -> float:
-        """The period in full-rate samples: a parabola through the minimum of the full-rate
-        difference function over the REFINE_LAGS lags around the decimated estimate."""
-        half = REFINE_LAGS // 2
-        first_lag = round(period_samples) - half
-        stop = self._full.shape[0] - self._full_window - first_lag + 1
-        np.subtract(self._lagged[stop - REFINE_LAGS : stop], self._newest, out=self._differences)
-        d = np.einsum("ij,ij->i", self._differences, self._differences)[::-1]
-        best = 1 + int(np.argmin(d[1:-1]))
-        offset = parabolic_offset(float(d[best - 1]), float(d[best]), float(d[best + 1]))
-        return first_lag + best + offset
+        """The period in full-rate samples: the vertex of a parabola through the full-rate
+        difference function at the nearest lag to the decimated estimate and its neighbours
+        (that estimate is within a tenth of a full-rate sample on harmonic tones)."""
+        nearest = round(period_samples)
+        stop = self._full.shape[0] - self._full_window - nearest + 2
+        np.subtract(self._lagged[stop - 3 : stop], self._newest, out=self._differences)
+        right, centre, left = np.einsum("ij,ij->i", self._differences, self._differences).tolist()
+        return nearest + parabolic_offset(left, centre, right)
 
 
 def track(
