@@ -50,26 +50,44 @@ unmount_all() {
   local i
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
 }
-bind() { mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounts+=("$root$2"); }
+bind() { [[ -e $root$2 ]] || mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounts+=("$root$2"); }
 
 in_root() {
   chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-    HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive bash -euo pipefail -c "$1"
+    HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive QEMU_CPU=cortex-a72 \
+    bash -euo pipefail -c "$1"
+}
+
+pi4_cpuinfo() {
+  # qemu-user shows arm64 programs the host's x86 /proc/cpuinfo; the cpuinfo library in the
+  # TFLite runtime (XNNPACK) then crashes in allocate_tensors. Show them a Raspberry Pi 4's
+  # (Cortex-A72, one entry per host CPU) instead; QEMU_CPU=cortex-a72 above makes the emulated
+  # instruction set the Pi 4's too, so code that needs a newer CPU fails here as on the board.
+  local cpu
+  for ((cpu = 0; cpu < $(nproc); cpu++)); do
+    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$cpu"
+    printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n'
+    printf 'CPU revision\t: 3\n\n'
+  done
 }
 
 register_binfmt
 bootstrap
 trap unmount_all EXIT
 bind proc /proc -t proc
+pi4_cpuinfo > "$build/cpuinfo"
+bind "$build/cpuinfo" /proc/cpuinfo --bind
 bind sysfs /sys -t sysfs
 bind /dev /dev --bind
 bind devpts /dev/pts -t devpts
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # The workstation's own CAs (a proxy's, a company's) for apt and pip inside the root.
-if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
-  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
-  in_root "update-ca-certificates > /dev/null"
-fi
+for cert in /usr/local/share/ca-certificates/*.crt; do
+  [[ -f $cert ]] || continue
+  copy=$root/usr/local/share/ca-certificates/${cert##*/}
+  cmp -s "$cert" "$copy" || { cp "$cert" "$copy"; ca_changed=1; }
+done
+[[ -z ${ca_changed:-} ]] || in_root "update-ca-certificates > /dev/null"
 [[ $(in_root 'uname -m') == aarch64 ]] || die "the root does not run as aarch64"
 
 say "copying the working tree to $prefix/src (as flash does)"
