@@ -76,6 +76,12 @@ def fluidsynth_available() -> bool:
     return shutil.which("fluidsynth") is not None and SOUNDFONT.is_file()
 
 
+def fluidsynth_version() -> str:
+    """The renderer's version line, e.g. "FluidSynth runtime version 2.3.1"."""
+    result = subprocess.run(["fluidsynth", "--version"], check=True, capture_output=True)
+    return result.stdout.decode().splitlines()[0].strip()
+
+
 def render(midi_path: Path, wav_path: Path, sample_rate_hz: int) -> np.ndarray:
     """Render a MIDI file offline with fluidsynth and return it as mono.
 

@@ -23,6 +23,7 @@ Scoring definitions:
 - Median cents error: median absolute error of voiced sustained frames.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -37,7 +38,15 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
-from bench.midi_render import Note, fluidsynth_available, note_sequence, render, write_midi
+from bench.midi_render import (
+    SOUNDFONT,
+    Note,
+    fluidsynth_available,
+    fluidsynth_version,
+    note_sequence,
+    render,
+    write_midi,
+)
 from firmware.layout import SAMPLE_RATE_HZ
 from firmware.pitch import PitchConfig, PitchTracker, track
 
@@ -110,15 +119,16 @@ def instrument_notes(instrument: Instrument) -> list[Note]:
 
 
 def instrument_render(name: str, instrument: Instrument, rate_hz: int) -> np.ndarray:
-    """Mono render of an instrument's notes, scaled to PEAK_DBFS; cached in BUILD_DIR."""
+    """Mono render of an instrument's notes, scaled to PEAK_DBFS; cached in BUILD_DIR under
+    the hash of its MIDI file, so that a changed score is rendered again."""
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    stem = BUILD_DIR / f"{name.replace(' ', '_')}_{rate_hz}"
-    wav_path = stem.with_suffix(".wav")
+    midi_path = BUILD_DIR / f"{name.replace(' ', '_')}.mid"
+    write_midi(midi_path, instrument.program, instrument_notes(instrument), RELEASE_S)
+    digest = hashlib.sha256(midi_path.read_bytes()).hexdigest()[:12]
+    wav_path = midi_path.with_name(f"{midi_path.stem}_{rate_hz}_{digest}.wav")
     if wav_path.exists():
         signal, _ = soundfile.read(wav_path, dtype="float32")
     else:
-        midi_path = stem.with_suffix(".mid")
-        write_midi(midi_path, instrument.program, instrument_notes(instrument), RELEASE_S)
         signal = render(midi_path, BUILD_DIR / "fluidsynth_out.wav", rate_hz)
         signal *= np.float32(10.0 ** (PEAK_DBFS / 20.0) / np.max(np.abs(signal)))
         soundfile.write(wav_path, signal, rate_hz, subtype="FLOAT")
@@ -317,6 +327,7 @@ def measure() -> dict:
         name: instrument_render(name, instrument, rate_hz)
         for name, instrument in INSTRUMENTS.items()
     }
+    results["renderer"] = f"{fluidsynth_version()}, {SOUNDFONT.name}"
     steel = renders["steel guitar"]
     results["speed"] = speed(steel[: round(SPEED_SECONDS * rate_hz)], config, rate_hz)
     results["instruments"] = {
@@ -383,7 +394,7 @@ def report(results: dict) -> str:
         return "\n".join(lines) + "\n"
     lines += [
         "",
-        "Real instruments (FluidR3 GM via fluidsynth, one note per semitone, velocities "
+        f"Real instruments ({results['renderer']}, one note per semitone, velocities "
         f"{', '.join(map(str, VELOCITIES))}, {NOTE_S:.0f} s each; sustained frames from "
         f"{SETTLE_S * 1e3:.0f} ms after note-on to note-off; 50-cent tolerance against the "
         "MIDI pitch; onset latency from the note's first sample at 1 % of its peak until "
