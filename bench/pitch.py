@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
+from bench.common import describe_machine, machine
 from bench.midi_render import (
     SOUNDFONT,
     Note,
@@ -289,17 +289,6 @@ def percussion_voicing(config: PitchConfig, rate_hz: int) -> dict | str:
     return results
 
 
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, Python {platform.python_version()}, numpy {np.__version__}"
-
-
 def measure() -> dict:
     """Run every measurement with the default PitchConfig at 48 kHz (renders when missing)."""
     config = PitchConfig()
@@ -343,7 +332,7 @@ def report(results: dict) -> str:
         "## Pitch and loudness tracker (`firmware/pitch.py`)",
         "",
         "Command: `python -m bench.pitch` (renders with fluidsynth into build/bench/pitch/).",
-        f"Machine: {results['machine']}. Date: {results['date']}.",
+        f"Machine: {describe_machine(results['machine'])}.",
         f"Sample rate {results['sample_rate_hz']} Hz, default `PitchConfig`: "
         + ", ".join(f"{key} {value}" for key, value in results["config"].items())
         + ".",
