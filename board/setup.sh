@@ -98,8 +98,7 @@ fi
 if ((as_root)) && [[ -z $sysroot ]]; then
   id -nG "$user" | tr ' ' '\n' | grep -qx audio || { say "adding $user to group audio"; "${sudo[@]}" usermod -aG audio "$user"; }
   if ((changed)); then "${sudo[@]}" systemctl daemon-reload; fi
-  systemctl is-enabled --quiet hitar-cpufreq.service hitar.service 2>/dev/null \
-    || "${sudo[@]}" systemctl enable --quiet hitar-cpufreq.service hitar.service
+  "${sudo[@]}" systemctl enable --quiet hitar-cpufreq.service hitar.service  # no-op when enabled
   systemctl is-active --quiet hitar-cpufreq.service || "${sudo[@]}" systemctl start hitar-cpufreq.service
 fi
 say "done: $prefix (board '$board')"
