@@ -13,17 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import describe_machine, machine, timing_stats
+from firmware.board import REPO_ROOT
 from firmware.bundle import MANIFEST_NAME
 from firmware.bundle_store import BundleStore, validate_bundle
+from firmware.cli import DEFAULT_MODEL as BUNDLE
 
-BUNDLE = Path(__file__).resolve().parents[1] / "deploy" / "bundles" / "hits-default"
 REPEATS = 20
 
 
 def measure() -> dict:
     """Install REPEATS versions of the shipped hit bundle into a fresh store, timing each
     install, a validation alone and a rollback; ms."""
-    results = {"machine": machine(), "bundle": str(BUNDLE.relative_to(BUNDLE.parents[2]))}
+    results = {"machine": machine(), "bundle": str(BUNDLE.relative_to(REPO_ROOT))}
     if not (BUNDLE / MANIFEST_NAME).is_file():
         results["skipped"] = f"no {results['bundle']}: build it with `make hit-model`"
         return results

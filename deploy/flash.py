@@ -23,12 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware.board import PROFILES_DIR, load_board_profile, profile_path
+from firmware.board import PROFILES_DIR, REPO_ROOT, load_board_profile, profile_path
 from firmware.bundle import load_bundle
 from firmware.bundle_store import bundle_kind
 from firmware.errors import HitarError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PATHS = ("firmware", "board", "pyproject.toml", "README.md")
 """What the board needs of the repository (README.md: pyproject's readme, for pip)."""
 SHIPPED_BUNDLES = REPO_ROOT / "deploy" / "bundles"
