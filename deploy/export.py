@@ -23,12 +23,15 @@ class ExportError(HitarError):
     """A model cannot be exported faithfully (e.g. int8 disagrees with float)."""
 
 
-def to_tflite(model: tf.keras.Model, calibration: np.ndarray | None = None) -> bytes:
-    """Convert a Keras model with one input to TFLite.
+def to_tflite(
+    model: tf.keras.Model, calibration: np.ndarray | dict[str, np.ndarray] | None = None
+) -> bytes:
+    """Convert a Keras model to TFLite.
 
     Args:
         calibration: None for a float model; else representative inputs, float32 [n, ...]
-            (n of a few hundred), for a full-integer model with int8 input and outputs.
+            (n of a few hundred), for a full-integer model with int8 inputs and outputs: one
+            array for a model with one input, or one array per input name (all of length n).
     """
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its saved signatures
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -41,10 +44,17 @@ def to_tflite(model: tf.keras.Model, calibration: np.ndarray | None = None) -> b
     return converter.convert()
 
 
-def _representative(calibration: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
-    def generate() -> Iterator[list[np.ndarray]]:
-        for item in calibration:
-            yield [item[None].astype(np.float32)]
+def _representative(
+    calibration: np.ndarray | dict[str, np.ndarray],
+) -> Callable[[], Iterator[list[np.ndarray] | dict[str, np.ndarray]]]:
+    def generate() -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
+        if isinstance(calibration, dict):
+            count = len(next(iter(calibration.values())))
+            for index in range(count):
+                yield {name: v[index][None].astype(np.float32) for name, v in calibration.items()}
+        else:
+            for item in calibration:
+                yield [item[None].astype(np.float32)]
 
     return generate
 

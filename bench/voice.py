@@ -1,0 +1,287 @@
+"""Benchmark of the FM voice (firmware/voice.py and the shipped voice bundles).
+
+`python -m bench voice` (or `python -m bench.voice`) measures:
+
+- CPU: VoicePath.process per 64-frame period at 48 kHz on a seeded pickup phrase set
+  (training.voice.phrases), for every shipped patch: median and p99 of the wall time, against
+  the 10 % share of real time (133 µs) allowed; and each stage alone (tracker, model step,
+  synth) on the same hops.
+- Delay, pickup to output, ALSA buffering excluded. The path adds no buffering for periods that
+  are a multiple of the hop: a hop's controls drive the output block of the same period, ramped
+  across it. So the *pipeline delay* is measured as the time from a step in the pickup's level
+  at a hop boundary (inside a held note) to the first output sample that differs from a run
+  without the step, plus the time at which that output block is complete (the ramp's end), plus
+  the median processing time of a hop. The *note-onset delay* (silence to a note) and the
+  *pitch-step delay* (legato to another note) add the tracker's detection latency, which is at
+  least one period of the new note plus the YIN window (bench/pitch.py): measured from the step
+  to the output reaching half its steady RMS, or the new pitch, on the organ patch (instant
+  envelopes).
+- Quality: each shipped bundle evaluated on the held-out phrases (training.voice.evaluate, the
+  board's own EnvelopeModel and render_offline): L1, SNR of onset, middle and end, model size,
+  float or int8.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import describe_machine, machine, timing_stats
+from firmware.dx7 import read_syx
+from firmware.layout import SAMPLE_RATE_HZ
+from firmware.pitch import PitchConfig
+from firmware.voice import HOP_SAMPLES, VoiceConfig, VoicePath, bundle_folder
+from training.voice.phrases import PhraseConfig, make_phrase, pickup_signal
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BANK = "firmware/patches/hitar.syx"
+CPU_SECONDS = 20.0
+CPU_BUDGET_SHARE = 0.10
+DELAY_BUDGET_MS = 3.0
+PROBE_SLOT = 7
+"""The organ: envelopes at rate 99, so its output follows its controls at once."""
+SEED = 7
+
+
+def shipped_slots() -> list[int]:
+    """Bank slots whose bundle is in deploy/bundles/."""
+    patches = read_syx(REPO_ROOT / BANK)
+    rule = VoiceConfig().bundles
+    return [
+        slot
+        for slot, patch in enumerate(patches, start=1)
+        if (bundle_folder(rule, slot, patch) / "manifest.json").is_file()
+    ]
+
+
+def phrase_signal(seconds: float, seed: int) -> np.ndarray:
+    """Seeded phrases with 0.2 s of silence between them, float32 [samples]."""
+    config = PhraseConfig()
+    parts, total = [], 0
+    index = 0
+    while total < seconds * SAMPLE_RATE_HZ:
+        rng = np.random.default_rng([seed, index])
+        phrase = make_phrase(rng, config, HOP_SAMPLES, SAMPLE_RATE_HZ)
+        parts += [pickup_signal(phrase, rng, config, SAMPLE_RATE_HZ), np.zeros(9600, np.float32)]
+        total += parts[-2].shape[0] + 9600
+        index += 1
+    return np.concatenate(parts)
+
+
+def cpu(slot: int, signal: np.ndarray) -> dict:
+    """Wall time per 64-frame period of VoicePath.process, and of each stage alone, in µs."""
+    path = VoicePath(VoiceConfig(enabled=True, patch=slot), SAMPLE_RATE_HZ, HOP_SAMPLES)
+    n_hops = signal.shape[0] // HOP_SAMPLES
+    hops = signal[: n_hops * HOP_SAMPLES].reshape(n_hops, HOP_SAMPLES)
+    out = np.zeros(HOP_SAMPLES, np.float32)
+    total = np.zeros(n_hops)
+    load = os.getloadavg()[0]
+    for index, hop in enumerate(hops):
+        start = time.perf_counter_ns()
+        path.process(hop, out)
+        total[index] = time.perf_counter_ns() - start
+    voice = path._voice  # the stages of the same voice, timed one by one
+    path.reset()
+    stages = {"tracker": np.zeros(n_hops), "model": np.zeros(n_hops), "synth": np.zeros(n_hops)}
+    from firmware.pitch import normalised_pitch
+
+    for index, hop in enumerate(hops):
+        t0 = time.perf_counter_ns()
+        f0_hz, loudness = voice.tracker.process(hop)
+        t1 = time.perf_counter_ns()
+        levels = voice.model.step(normalised_pitch(f0_hz), loudness)
+        t2 = time.perf_counter_ns()
+        voice.synth.set_controls(f0_hz, levels)
+        voice.synth.render(out)
+        t3 = time.perf_counter_ns()
+        stages["tracker"][index], stages["model"][index], stages["synth"][index] = (
+            t1 - t0, t2 - t1, t3 - t2,
+        )  # fmt: skip
+    path.close()
+    return {
+        "hops": n_hops,
+        "period_us": {k: v / 1e3 for k, v in timing_stats(total).items() if k != "count"},
+        "stages_median_us": {name: float(np.median(v)) / 1e3 for name, v in stages.items()},
+        "load_average": max(load, os.getloadavg()[0]),
+    }
+
+
+def harmonic(f0_hz: float, n_samples: int, rms: float) -> np.ndarray:
+    """A steady tone of 6 partials (amplitude 1/k), RMS rms, float64 [n_samples]."""
+    t = np.arange(n_samples) / SAMPLE_RATE_HZ
+    k = np.arange(1, 7)[:, None]
+    tone = np.sum(np.sin(2 * np.pi * f0_hz * k * t) / k, axis=0)
+    return tone * rms / np.sqrt(np.mean(tone**2))
+
+
+def run_path(slot: int, signal: np.ndarray) -> np.ndarray:
+    """The voice's output for a whole signal, period 64, float32 [samples]."""
+    path = VoicePath(VoiceConfig(enabled=True, patch=slot), SAMPLE_RATE_HZ, HOP_SAMPLES)
+    out = np.zeros_like(signal, dtype=np.float32)
+    for start in range(0, signal.shape[0] - HOP_SAMPLES + 1, HOP_SAMPLES):
+        path.process(signal[start : start + HOP_SAMPLES], out[start : start + HOP_SAMPLES])
+    path.close()
+    return out
+
+
+def pipeline_delay_ms(slot: int, processing_us: float) -> dict:
+    """Level step (+12 dB at a hop boundary, inside a held A3) to the first differing output
+    sample and to the end of its ramp, plus the processing time of the hop."""
+    step_at = 40 * HOP_SAMPLES * 10
+    n = step_at + 40 * HOP_SAMPLES
+    base = harmonic(220.0, n, 10 ** (-30 / 20)).astype(np.float32)
+    stepped = base.copy()
+    stepped[step_at:] *= 10 ** (12 / 20)
+    difference = np.abs(run_path(slot, stepped) - run_path(slot, base))
+    changed = np.flatnonzero(difference > 1e-6)
+    first = int(changed[0]) if changed.size else None
+    if first is None:
+        return {"first_change_ms": None}
+    block_end = (first // HOP_SAMPLES + 1) * HOP_SAMPLES
+    to_ms = 1e3 / SAMPLE_RATE_HZ
+    return {
+        "first_change_ms": (first - step_at) * to_ms,
+        "ramp_end_ms": (block_end - step_at) * to_ms,
+        "with_processing_ms": (block_end - step_at) * to_ms + processing_us / 1e3,
+    }
+
+
+def onset_delays_ms(slot: int) -> list[dict]:
+    """Silence to a note, and a legato step to another note: from the step to the output's RMS
+    per hop reaching half its steady value (onset) or its pitch changing (step)."""
+    results = []
+    for f0_hz in (82.41, 110.0, 220.0, 440.0, 880.0):
+        lead = 20 * HOP_SAMPLES
+        n = lead + 300 * HOP_SAMPLES
+        signal = np.zeros(n, np.float32)
+        signal[lead:] = harmonic(f0_hz, n - lead, 10 ** (-20 / 20))
+        out = run_path(slot, signal)
+        rms = np.sqrt(np.mean(out.reshape(-1, HOP_SAMPLES) ** 2, axis=1))
+        steady = float(np.median(rms[-100:]))
+        hop = int(np.argmax(rms >= 0.5 * steady))
+        samples = np.flatnonzero(np.abs(out[hop * HOP_SAMPLES : (hop + 1) * HOP_SAMPLES]) > 0)
+        first_sound = hop * HOP_SAMPLES + (int(samples[0]) if samples.size else 0)
+        results.append(
+            {
+                "f0_hz": f0_hz,
+                "first_sound_ms": (first_sound - lead) * 1e3 / SAMPLE_RATE_HZ,
+                "half_rms_ms": ((hop + 1) * HOP_SAMPLES - lead) * 1e3 / SAMPLE_RATE_HZ,
+            }
+        )
+    return results
+
+
+def quality(slots: list[int]) -> dict:
+    """Each shipped bundle on the held-out phrases, through the board's EnvelopeModel."""
+    from firmware.voice import EnvelopeModel
+    from training.voice.cli import DataConfig, load_patch, splits
+    from training.voice.evaluate import evaluate
+
+    table = {}
+    for slot in slots:
+        patch = load_patch(REPO_ROOT / BANK, slot)
+        folder = bundle_folder(VoiceConfig().bundles, slot, patch)
+        model = EnvelopeModel(folder, SAMPLE_RATE_HZ, patch)
+        test = splits(DataConfig(), model.pitch_config, PhraseConfig(), progress=False)["test"]
+        hop = model.pitch_config.hop_samples
+        targets = test.targets(patch, SAMPLE_RATE_HZ / hop)
+        figures = evaluate(model, patch, test, targets, SAMPLE_RATE_HZ, hop)
+        figures["quantization"] = model.bundle.manifest["quantization"]
+        figures["model_bytes"] = model.bundle.model_path.stat().st_size
+        figures["parameters"] = model.bundle.manifest["training"]["parameters"]
+        table[patch.display_name] = figures
+    return table
+
+
+def measure() -> dict:
+    slots = shipped_slots()
+    results: dict = {"machine": machine(), "shipped_slots": slots}
+    if not slots:
+        results["error"] = "no voice bundle in deploy/bundles/"
+        return results
+    signal = phrase_signal(CPU_SECONDS, SEED)
+    names = {slot: p.display_name for slot, p in enumerate(read_syx(REPO_ROOT / BANK), 1)}
+    results["cpu"] = {names[slot]: cpu(slot, signal) for slot in slots}
+    probe = PROBE_SLOT if PROBE_SLOT in slots else slots[0]
+    processing_us = results["cpu"][names[probe]]["period_us"]["median"]
+    results["delay_probe"] = names[probe]
+    results["pipeline_delay"] = pipeline_delay_ms(probe, processing_us)
+    results["onset_delays"] = onset_delays_ms(probe)
+    results["quality"] = quality(slots)
+    results["pitch_config"] = PitchConfig().__dict__
+    return results
+
+
+def report(results: dict) -> str:
+    """A Markdown section with the command, the figures, the machine and the date."""
+    lines = [
+        "## FM voice path (`firmware/voice.py`) and envelope models",
+        "",
+        "Command: `python -m bench voice`. "
+        f"Machine: {describe_machine(results['machine'])}.",
+        "",
+    ]
+    if "error" in results:
+        return "\n".join([*lines, results["error"], ""])
+    budget_us = CPU_BUDGET_SHARE * 1e6 * HOP_SAMPLES / SAMPLE_RATE_HZ
+    lines += [
+        f"CPU per {HOP_SAMPLES}-frame period at {SAMPLE_RATE_HZ} Hz ({CPU_SECONDS:.0f} s of "
+        f"seeded pickup phrases), budget {budget_us:.0f} µs (10 % of real time):",
+        "",
+        "| patch | median µs | p99 µs | tracker µs | model µs | synth µs | load |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in results["cpu"].items():
+        s = c["stages_median_us"]
+        lines.append(
+            f"| {name} | {c['period_us']['median']:.0f} | {c['period_us']['p99']:.0f} "
+            f"| {s['tracker']:.0f} | {s['model']:.0f} | {s['synth']:.0f} "
+            f"| {c['load_average']:.1f} |"
+        )
+    d = results["pipeline_delay"]
+    lines += [
+        "",
+        f"Pipeline delay ({results['delay_probe']}, ALSA buffering and pitch detection "
+        f"excluded; budget {DELAY_BUDGET_MS:.0f} ms): a +12 dB level step at a hop boundary "
+        f"first changes the output {d['first_change_ms']:.2f} ms later; the ramp of that "
+        f"block ends at {d['ramp_end_ms']:.2f} ms, {d['with_processing_ms']:.2f} ms with the "
+        "median processing time of a period.",
+        "",
+        "Note-onset delay (silence to a -20 dBFS harmonic tone; includes the tracker's "
+        "detection, about a period of the note plus the 7.5 ms window):",
+        "",
+        "| f0 | first sound | half steady RMS |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {o['f0_hz']:.0f} Hz | {o['first_sound_ms']:.1f} ms | {o['half_rms_ms']:.1f} ms |"
+        for o in results["onset_delays"]
+    ]
+    lines += [
+        "",
+        "Envelope models on held-out phrases (training.voice: 100 phrases, seed 2), TFLite "
+        "through firmware.voice.EnvelopeModel, renders by firmware.dx7.render_offline; onset = "
+        "first 50 ms of a note, middle = to note-off, end = release (500 ms at most); goal: "
+        "middle SNR >= 30 dB:",
+        "",
+        "| patch | L1 | SNR onset | SNR middle | SNR end | model | parameters |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, q in results["quality"].items():
+        s = q["segments"]
+        lines.append(
+            f"| {name} | {q['l1']:.2e} | {s['onset']['snr_db']:.1f} dB "
+            f"| {s['middle']['snr_db']:.1f} dB | {s['end']['snr_db']:.1f} dB "
+            f"| {q['quantization']}, {q['model_bytes'] / 1024:.0f} KiB | {q['parameters']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    measured = measure()
+    out = REPO_ROOT / "build" / "bench" / "voice.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(measured, indent=2))
+    print(report(measured))
