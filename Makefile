@@ -10,10 +10,11 @@ HIT_BUNDLE := deploy/bundles/hits-default
 OSC ?= 127.0.0.1:9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint format bench hit-model demo clean
+.PHONY: help install install-dev run test lint format bench hit-model demo bank drumkits \
+	board-arm64-test flash clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.runtime: pyproject.toml board/system-deps.sh
@@ -37,7 +38,7 @@ $(DEMO_WAV): $(VENV)/.runtime
 
 demo: $(DEMO_WAV) ## Make the demo recording (simulated hits and strings, seeded)
 
-run: $(VENV)/.runtime $(DEMO_WAV) ## Play the demo recording through the firmware, OSC to $(OSC)
+run: $(VENV)/.runtime $(DEMO_WAV) ## Play the demo recording through the firmware (OSC to 127.0.0.1:9000; OSC=host:port)
 	$(PY) -m firmware run --input $(DEMO_WAV) --model $(HIT_BUNDLE) --osc $(OSC) \
 		--events $(BUILD)/demo/events.jsonl --print
 
@@ -57,8 +58,20 @@ format: $(VENV)/.dev ## Fix formatting and the fixable lint
 hit-model: $(VENV)/.dev ## Rebuild the shipped hit model bundle from scratch (simulate, train, export)
 	$(PY) -m training hits default --out $(BUILD)/hits-default --bundle $(HIT_BUNDLE)
 
-bench: $(VENV)/.dev ## Measure detection, latency, CPU and accuracy; writes docs/BENCHMARKS.md
-	$(PY) -m bench --out docs/BENCHMARKS.md
+bank: $(VENV)/.runtime ## Rebuild the shipped DX7 bank firmware/patches/hitar.syx
+	$(PY) -m firmware.dx7.make_bank
+
+drumkits: $(VENV)/.dev ## Build the hydrogen drum-kit dataset (build/data/drumkits.npz)
+	$(PY) -m training.data drumkits --out $(BUILD)/data/drumkits.npz
+
+bench: $(VENV)/.dev ## Measure everything (make bench ONLY="onsets io" for some); writes docs/BENCHMARKS.md
+	$(PY) -m bench $(ONLY)
+
+board-arm64-test: ## Prove the board install on arm64 (debootstrap + qemu, as root; ~11 min first run)
+	board/arm64-test.sh
+
+flash: $(VENV)/.runtime ## Flash a board: make flash HOST=pi@guitar.local BOARD=pi4-octo
+	$(PY) -m deploy flash --host $(HOST) --board $(BOARD)
 
 clean: ## Remove generated data (keeps the venv and the shipped bundles)
 	rm -rf $(BUILD) runs

@@ -18,6 +18,7 @@ BENCHMARKS = (
     "data",
     "hits_real",
     "io",
+    "bundle_store",
     "pitch",
     "fm_synth",
     "dx7_agreement",

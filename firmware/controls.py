@@ -46,7 +46,7 @@ CONTROL_SPECS: dict[str, ControlSpec] = {
         ControlSpec("patch", "i", 0, 31, "", "FM voice patch: voice number in the DX7 bank"),
         ControlSpec("input_gain_db", "f", -60.0, 24.0, "dB", "gain on the pickup before the voice"),
         ControlSpec("output_gain_db", "f", -60.0, 12.0, "dB", "gain on the voice's output"),
-        ControlSpec("status_interval_s", "f", 0.1, 60.0, "s", "period of /status messages"),
+        ControlSpec("status_interval_s", "f", 0.1, 2.0, "s", "period of /status messages"),
     )
 }
 """Every control, by name; its address is `{prefix}/control/{name}`."""

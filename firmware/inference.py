@@ -100,11 +100,10 @@ class TfliteModel:
         spec = self.outputs[name]
         buffer = self._output_buffers[name]
         raw = self._interpreter.get_tensor(spec.index)
+        buffer[...] = raw  # to float first: int8 arithmetic would wrap around
         if spec.quantized:
-            np.subtract(raw, spec.zero_point, out=buffer, casting="unsafe")
+            buffer -= spec.zero_point
             buffer *= spec.scale
-        else:
-            buffer[...] = raw
         return buffer
 
     def run(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:

@@ -44,6 +44,8 @@ FLUSH_TIMEOUT_S = 1.0
 """How long close() waits for queued messages to go out."""
 _POLL_S = 0.05
 """How often the threads look up from their queue or socket to see whether to stop."""
+MAX_STATUS_INTERVAL_S = 2.0
+"""The engine's status tick also feeds the service watchdog (WatchdogSec=5s in hitar.service)."""
 _OSC_RESERVED = set(" #*,?[]{}")
 
 
@@ -78,7 +80,11 @@ def validate_osc_config(config: OscConfig, where: str = "osc config") -> None:
         ("prefix", prefix.startswith("/") and not prefix.endswith("/")
          and not _OSC_RESERVED & set(prefix),
          "an OSC address like /hitar (no trailing /, spaces or #*,?[]{})"),
-        ("status_interval_s", config.status_interval_s > 0, "a positive number of seconds"),
+        (
+            "status_interval_s",
+            0 < config.status_interval_s <= MAX_STATUS_INTERVAL_S,
+            f"seconds in (0, {MAX_STATUS_INTERVAL_S}] (the status tick feeds the service watchdog)",
+        ),
         ("control_host", bool(config.control_host), "a host name or address"),
         ("control_port", 0 <= config.control_port <= 65535,
          "a UDP port 1..65535, or 0 to disable"),

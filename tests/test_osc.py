@@ -2,62 +2,20 @@
 liblo's oscdump and oscsend (Debian's liblo-tools)."""
 
 import logging
-import shutil
 import socket
 import subprocess
-import threading
 import time
 
 import numpy as np
 import pytest
-from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
-from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
 from firmware.controls import Control
 from firmware.errors import ConfigError
 from firmware.osc import OscConfig, OscControlServer, OscSender, validate_osc_config
-
-needs_liblo = pytest.mark.skipif(
-    shutil.which("oscdump") is None or shutil.which("oscsend") is None,
-    reason="liblo-tools (oscdump, oscsend) not installed",
-)
-
-
-def free_udp_port():
-    """A UDP port nothing listens on (bound once by the OS's choice, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-class Receiver:
-    """A python-osc UDP server on loopback, recording (address, args) of every message."""
-
-    def __init__(self, port=0):
-        self.messages = []
-        dispatcher = Dispatcher()
-        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = BlockingOSCUDPServer(("127.0.0.1", port), dispatcher)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,))
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+from tests.osc_peers import Receiver, free_udp_port, needs_liblo, wait_for
 
 
 @pytest.fixture
@@ -320,7 +278,8 @@ def test_prefix_applies_to_controls_and_replies():
         ("prefix", "/hitar/", "prefix: expected an OSC address"),
         ("prefix", "/hit ar", "prefix: expected an OSC address"),
         ("host", "", "host: expected a host name"),
-        ("status_interval_s", 0.0, "status_interval_s: expected a positive number"),
+        ("status_interval_s", 0.0, "status_interval_s: expected seconds in"),
+        ("status_interval_s", 5.0, "status_interval_s: expected seconds in"),
         ("queue_size", 0, "queue_size: expected a positive integer"),
     ],
 )
