@@ -20,6 +20,7 @@ from firmware.events import EventLog
 from firmware.features import FeatureConfig
 from firmware.hit_model import HitModel
 from firmware.hit_path import HitPath
+from firmware.model_watch import BundleWatcher
 from firmware.onset import HitDetector
 from firmware.osc import OscConfig, OscControlServer, OscSender
 from firmware.realtime import apply_realtime
@@ -116,6 +117,19 @@ def run(settings: RunSettings, stop: StopRequest) -> EngineStats | None:
             if settings.max_seconds is None
             else round(settings.max_seconds * audio.sample_rate_hz),
         )
+        watcher = stack.enter_context(
+            closing(
+                BundleWatcher(
+                    settings.model,
+                    lambda path: HitModel(path, features),
+                    hit_path.replace_model,
+                )
+            )
+        )
+        engine.extra_status = lambda: {
+            "model_reloads": watcher.reloads,
+            "model_failures": watcher.failures,
+        }
         stop.engine = engine
         if stop.requested:
             return None
@@ -156,7 +170,7 @@ class StatusReporter:
     the log (the journal) when a kind of fault starts or stops: a fault that lasts is reported
     once when it begins and once when it ends, not every interval."""
 
-    FAULTS = ("xruns", "osc_errors", "osc_dropped", "controls_rejected")
+    FAULTS = ("xruns", "osc_errors", "osc_dropped", "controls_rejected", "model_failures")
 
     def __init__(self, events: EventLog | None, notifier: Notifier) -> None:
         self.events = events
@@ -166,14 +180,14 @@ class StatusReporter:
 
     def __call__(self, status: dict) -> None:
         for fault in self.FAULTS:
-            new = status[fault] - self._totals[fault]
-            self._totals[fault] = status[fault]
+            total = status.get(fault, 0)
+            new, self._totals[fault] = total - self._totals[fault], total
             if new and fault not in self._active:
                 self._active.add(fault)
                 log.warning("%s: %d at %.1f s", fault, new, status["time_s"])
             elif not new and fault in self._active:
                 self._active.discard(fault)
-                log.info("%s stopped at %.1f s (%d in all)", fault, status["time_s"], status[fault])
+                log.info("%s stopped at %.1f s (%d in all)", fault, status["time_s"], total)
         if self.events is not None:
             self.events.log(status)
         self.notifier.watchdog(

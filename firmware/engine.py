@@ -30,6 +30,8 @@ STATUS_ARGUMENTS = (
     "osc_dropped",
     "osc_errors",
     "controls_rejected",
+    "model_reloads",
+    "model_failures",
 )
 """The `{prefix}/status` message's arguments, in order (docs/OSC.md)."""
 
@@ -113,6 +115,7 @@ class Engine:
         on_status: Callable[[dict], None] | None = None,
         status_interval_s: float = 1.0,
         max_frames: int | None = None,
+        extra_status: Callable[[], dict] | None = None,
     ) -> None:
         self.source = source
         self.sample_rate_hz = sample_rate_hz
@@ -125,6 +128,8 @@ class Engine:
         self.on_gesture = on_gesture
         self.on_status = on_status
         self.status_interval_frames = max(1, round(status_interval_s * sample_rate_hz))
+        self.extra_status = extra_status
+        """Counters of parts outside the engine (e.g. model reloads), merged into status."""
         self.max_frames = max_frames
         """Stop after this many input frames (None: until the source ends or stop())."""
         self.stats = EngineStats()
@@ -208,12 +213,15 @@ class Engine:
             "controls_rejected": self.controls.rejected if self.controls is not None else 0,
             "osc_dropped": self.osc.dropped if self.osc is not None else 0,
             "osc_errors": self.osc.errors if self.osc is not None else 0,
+            **(self.extra_status() if self.extra_status is not None else {}),
         }
 
     def report_status(self) -> None:
         """Send the status over OSC and to the status callback (logging, watchdog)."""
         status = self.status()
         if self.osc is not None:
-            self.osc.send(f"{self.prefix}/status", *(status[key] for key in STATUS_ARGUMENTS))
+            self.osc.send(
+                f"{self.prefix}/status", *(status.get(key, 0) for key in STATUS_ARGUMENTS)
+            )
         if self.on_status is not None:
             self.on_status(status)

@@ -53,6 +53,11 @@ class HitPath:
             gestures.append(self._classify(self._pending.popleft(), start))
         return gestures
 
+    def replace_model(self, model: HitModel) -> None:
+        """Take over a new model (from any thread): one reference swap, atomic in CPython;
+        a hit already being classified finishes with the model it started with."""
+        self.model = model
+
     def reset(self) -> None:
         self.detector.reset()
         self._pending.clear()
