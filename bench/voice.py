@@ -31,8 +31,8 @@ import numpy as np
 from bench.common import describe_machine, machine, timing_stats
 from firmware.dx7 import read_syx
 from firmware.layout import SAMPLE_RATE_HZ
-from firmware.pitch import PitchConfig
-from firmware.voice import HOP_SAMPLES, VoiceConfig, VoicePath, bundle_folder
+from firmware.pitch import PitchConfig, normalised_pitch
+from firmware.voice import HOP_SAMPLES, VoiceConfig, VoicePath, bundle_folder, load_voice
 from training.voice.phrases import PhraseConfig, make_phrase, pickup_signal
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -82,11 +82,9 @@ def cpu(slot: int, signal: np.ndarray) -> dict:
         start = time.perf_counter_ns()
         path.process(hop, out)
         total[index] = time.perf_counter_ns() - start
-    voice = path._voice  # the stages of the same voice, timed one by one
-    path.reset()
+    path.close()
+    voice = load_voice(path.config, slot, SAMPLE_RATE_HZ)
     stages = {"tracker": np.zeros(n_hops), "model": np.zeros(n_hops), "synth": np.zeros(n_hops)}
-    from firmware.pitch import normalised_pitch
-
     for index, hop in enumerate(hops):
         t0 = time.perf_counter_ns()
         f0_hz, loudness = voice.tracker.process(hop)
@@ -99,7 +97,6 @@ def cpu(slot: int, signal: np.ndarray) -> dict:
         stages["tracker"][index], stages["model"][index], stages["synth"][index] = (
             t1 - t0, t2 - t1, t3 - t2,
         )  # fmt: skip
-    path.close()
     return {
         "hops": n_hops,
         "period_us": {k: v / 1e3 for k, v in timing_stats(total).items() if k != "count"},
@@ -219,8 +216,7 @@ def report(results: dict) -> str:
     lines = [
         "## FM voice path (`firmware/voice.py`) and envelope models",
         "",
-        "Command: `python -m bench voice`. "
-        f"Machine: {describe_machine(results['machine'])}.",
+        f"Command: `python -m bench voice`. Machine: {describe_machine(results['machine'])}.",
         "",
     ]
     if "error" in results:

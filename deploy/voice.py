@@ -44,22 +44,25 @@ GOAL_MIDDLE_SNR_DB = 30.0
 """Middle-of-note SNR a shipped voice must reach on held-out phrases."""
 INT8_MAX_LOSS_DB = 1.0
 CALIBRATION_HOPS = 1000
+CALIBRATION_SEQUENCES = 40
 
 
 def calibration_pairs(
     sequence_model: keras.Model, data: VoiceInputs, count: int, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """(input, state) pairs the step model meets on data's sequences: the GRU's output
+    """(input, state) pairs the step model meets on data's first sequences: the GRU's output
     sequence is its state, so the state before hop t is the output at t - 1 (zero at t = 0).
 
     Returns:
         {INPUT_NAME: float32 [count, 1, 2], STATE_NAME: float32 [count, H]}.
     """
-    states_model = keras.Model(sequence_model.inputs, sequence_model.get_layer(GRU_NAME).output)
+    hidden = sequence_model.get_layer(GRU_NAME).output[0]
+    states_model = keras.Model(sequence_model.inputs, hidden)
+    state_size = int(hidden.shape[-1])
     inputs, states = [], []
-    for index in range(data.n_sequences):
+    for index in range(min(data.n_sequences, CALIBRATION_SEQUENCES)):
         x = data.inputs[data.rows(index)]
-        after = np.asarray(states_model(x[None]))[0]
+        after = np.asarray(states_model([x[None], np.zeros((1, state_size), np.float32)]))[0]
         inputs.append(x)
         states.append(np.concatenate([np.zeros_like(after[:1]), after[:-1]]))
     all_inputs, all_states = np.concatenate(inputs), np.concatenate(states)

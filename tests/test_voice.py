@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from firmware.config import from_table
-from firmware.dx7 import read_syx
+from firmware.dx7 import algorithm, read_syx
+from firmware.dx7.synth import frequency_ratio
 from firmware.errors import BundleError, ConfigError
 from firmware.layout import SAMPLE_RATE_HZ
 from firmware.pitch import PitchConfig, track
@@ -30,8 +31,6 @@ SHIPPED = [
     for slot, patch in enumerate(PATCHES, start=1)
     if (bundle_folder(RULE, slot, patch) / "manifest.json").is_file()
 ]
-EP, BASS = 1, 3
-"""HITAR EP's carriers run at 1 x f0; HITAR BASS's one carrier at 0.5 x f0 (coarse 0)."""
 pytestmark = pytest.mark.skipif(not SHIPPED, reason="no voice bundle in deploy/bundles/")
 
 
@@ -65,6 +64,20 @@ def output_pitch_hz(audio: np.ndarray) -> float:
     f0_hz, _ = track(audio, PitchConfig(), SAMPLE_RATE_HZ)
     voiced = f0_hz[f0_hz.shape[0] // 2 :]
     return float(np.median(voiced[voiced > 0]))
+
+
+def fundamental_ratio(slot: int) -> float | None:
+    """The output's fundamental over the played pitch: the lowest carrier ratio, when every
+    sounding operator runs at a whole multiple of it (None for inharmonic patches)."""
+    patch = PATCHES[slot - 1]
+    ratios = [frequency_ratio(op) for op in patch.operators if op.output_level]
+    carriers = algorithm(patch.algorithm).carriers
+    base = min(frequency_ratio(patch.operators[number - 1]) for number in carriers)
+    multiples = np.array(ratios) / base
+    return base if np.allclose(multiples, np.round(multiples)) else None
+
+
+HARMONIC = [slot for slot in SHIPPED if fundamental_ratio(slot)]
 
 
 def cents(a_hz: float, b_hz: float) -> float:
@@ -118,16 +131,14 @@ def test_corrupt_or_missing_bundle_is_a_one_line_error_at_start(tmp_path: Path) 
         make_path(slot, bundles=str(tmp_path / "nothing-{slot}"))
 
 
-def test_voice_plays_at_the_carrier_ratio_times_the_pickup_pitch() -> None:
-    for slot, ratio in ((EP, 1.0), (BASS, 0.5)):
-        if slot not in SHIPPED:
-            continue
-        for f0_hz in (110.0, 330.0):
-            path = make_path(slot)
-            out = run(path, tone(f0_hz, 0.6))
-            path.close()
-            assert np.sqrt(np.mean(out[-9600:] ** 2)) > 1e-3, "the voice should sound"
-            assert cents(output_pitch_hz(out), ratio * f0_hz) < 20.0
+@pytest.mark.parametrize("slot", HARMONIC)
+def test_voice_plays_at_the_carrier_ratio_times_the_pickup_pitch(slot: int) -> None:
+    for f0_hz in (110.0, 330.0):
+        path = make_path(slot)
+        out = run(path, tone(f0_hz, 0.6))
+        path.close()
+        assert np.sqrt(np.mean(out[-9600:] ** 2)) > 1e-3, "the voice should sound"
+        assert cents(output_pitch_hz(out), fundamental_ratio(slot) * f0_hz) < 20.0
 
 
 def test_silence_in_gives_exact_silence_out() -> None:
@@ -219,20 +230,21 @@ def wait_for(condition, path: VoicePath, seconds: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-@pytest.mark.skipif(not {EP, BASS} <= set(SHIPPED), reason="needs the EP and BASS bundles")
+@pytest.mark.skipif(len(HARMONIC) < 2, reason="needs two shipped harmonic patches")
 def test_patch_switch_is_loaded_off_the_audio_path_and_swapped_between_periods() -> None:
-    path = make_path(EP)
+    first, second = HARMONIC[0], HARMONIC[-1]
+    path = make_path(first)
     before = run(path, tone(220.0, 0.5))
     started = time.perf_counter()
-    path.set_patch(BASS)
+    path.set_patch(second)
     assert time.perf_counter() - started < 0.01, "set_patch must not load in the caller"
-    wait_for(lambda: path.slot == BASS, path)
+    wait_for(lambda: path.slot == second, path)
     after = run(path, tone(220.0, 0.5))
     status = path.status()
     path.close()
-    assert status["patch"] == "HITAR BASS" and status["patch_loads"] == 1
-    assert cents(output_pitch_hz(before), 220.0) < 20.0
-    assert cents(output_pitch_hz(after), 110.0) < 20.0
+    assert status["patch"] == PATCHES[second - 1].display_name and status["patch_loads"] == 1
+    assert cents(output_pitch_hz(before), 220.0 * fundamental_ratio(first)) < 20.0
+    assert cents(output_pitch_hz(after), 220.0 * fundamental_ratio(second)) < 20.0
 
 
 def test_failed_patch_load_is_counted_and_the_old_patch_plays_on(tmp_path: Path) -> None:
