@@ -53,12 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--patch", type=int, required=True, help="slot in the bank, 1..32")
     train.add_argument("--out", type=Path, required=True, help="run folder (report, plots)")
     train.add_argument("--bundle", type=Path, help="bundle folder (default: RUN/bundle)")
+    train.add_argument(
+        "--start-from", type=Path, help="sequence_model.keras of another run to fine-tune"
+    )
     _training_arguments(train)
     ship = commands.add_parser("ship", help="train every patch; ship those reaching the goal")
     _bank_arguments(ship)
     ship.add_argument("--patches", type=int, nargs="+", help="slots (default: all named)")
     ship.add_argument("--out", type=Path, required=True, help="folder of the runs")
     ship.add_argument("--bundles", default=SHIPPED_RULE, help="bundle folder rule ({slot}, {name})")
+    ship.add_argument(
+        "--start-from", type=Path,
+        help="sequence_model.keras the first slot fine-tunes (default: from scratch); each "
+        "later slot fine-tunes the slot trained before it",
+    )  # fmt: skip
     _training_arguments(ship)
     evaluate = commands.add_parser("evaluate", help="evaluate a bundle on held-out phrases")
     _bank_arguments(evaluate)
@@ -68,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.command == "train":
-            report = train_patch(args, args.patch, args.out, args.bundle or args.out / "bundle")
+            bundle = args.bundle or args.out / "bundle"
+            report = train_patch(args, args.patch, args.out, bundle, args.start_from)
             log.info("%s", _summary_line(report))
         elif args.command == "ship":
             _ship(args)
@@ -119,8 +128,15 @@ def splits(
     }
 
 
-def train_patch(args: argparse.Namespace, slot: int, out: Path, bundle_path: Path) -> dict:
-    """Train, export and evaluate one patch; writes the run folder and the bundle."""
+def train_patch(
+    args: argparse.Namespace,
+    slot: int,
+    out: Path,
+    bundle_path: Path,
+    start_from: Path | None = None,
+) -> dict:
+    """Train (from scratch, or fine-tuning start_from), export and evaluate one patch;
+    writes the run folder and the bundle."""
     from deploy.voice import export_voice_bundle, voice_manifest
     from training.voice.train import TrainConfig, train_envelope_model
 
@@ -139,7 +155,7 @@ def train_patch(args: argparse.Namespace, slot: int, out: Path, bundle_path: Pat
     prepared_s = time.monotonic() - started
     result = train_envelope_model(
         data["train"], targets["train"], data["validation"], targets["validation"],
-        config, progress=not args.quiet,
+        config, progress=not args.quiet, start_from=start_from,
     )  # fmt: skip
     trained_s = time.monotonic() - started - prepared_s
     summary = {
@@ -153,6 +169,7 @@ def train_patch(args: argparse.Namespace, slot: int, out: Path, bundle_path: Pat
         "best_epoch": result.best_epoch + 1,
         "best_validation_l1": float(min(result.history["val_l1"])),
         "training_seconds": trained_s,
+        "started_from": str(start_from) if start_from else None,
     }
     manifest = voice_manifest(
         patch, slot, args.bank, pitch, phrases, config.state_size, SAMPLE_RATE_HZ
@@ -210,15 +227,18 @@ def _summary_line(report: dict) -> str:
 
 
 def _ship(args: argparse.Namespace) -> None:
-    """Train each slot into OUT/slot-N; copy the bundles that reach the goal into place."""
+    """Train each slot into OUT/slot-N, each fine-tuning the one before; copy the bundles that
+    reach the goal into place."""
     from deploy.voice import GOAL_MIDDLE_SNR_DB
 
     patches = read_syx(args.bank)
     slots = args.patches or [i + 1 for i, p in enumerate(patches) if p.name != Patch().name]
     lines = []
+    start_from = args.start_from
     for slot in slots:
         run = args.out / f"slot-{slot}"
-        report = train_patch(args, slot, run, run / "bundle")
+        report = train_patch(args, slot, run, run / "bundle", start_from)
+        start_from = run / "sequence_model.keras"
         metrics = report["metrics"]
         middle = metrics[metrics["shipped"]]["segments"]["middle"]["snr_db"]
         target = bundle_folder(args.bundles, slot, patches[slot - 1])

@@ -26,12 +26,14 @@ from training.voice.dataset import N_INPUTS
 SCALING_NAME = "scaling"
 GRU_NAME = "gru"
 READOUT_NAME = "readout"
+CHRONO_MAX_HOPS = 750
+"""Longest time constant of the GRU at initialisation: one second of hops."""
 INITIAL_LOG_LEVEL = -2.3
 """The read-out starts near OL 0.1 (about output level 67 at full EG level)."""
 
 
 def build_sequence_model(
-    state_size: int, input_mean: np.ndarray, input_std: np.ndarray
+    state_size: int, input_mean: np.ndarray, input_std: np.ndarray, seed: int = 0
 ) -> keras.Model:
     """The trainable model: (inputs float32 [batch, frames, 2], state [batch, H]) ->
     {levels [batch, frames, 6], state_out [batch, H]}: the state out of one chunk of a
@@ -55,11 +57,25 @@ def build_sequence_model(
         bias_initializer=keras.initializers.Constant(INITIAL_LOG_LEVEL),
         name=READOUT_NAME,
     )(hidden)
+    _chrono_init(gru, seed)
     return keras.Model(
         [inputs, state],
         {LEVELS_NAME: levels, STATE_OUT_NAME: state_out},
         name=f"envelope_gru{state_size}",
     )
+
+
+def _chrono_init(gru: keras.layers.GRU, seed: int) -> None:
+    """Spread the GRU's memory over time scales from 2 hops to CHRONO_MAX_HOPS: update-gate
+    biases log(U(1, max - 1)) give units time constants 1 + e^b in that range (Tallec and
+    Ollivier, "Can recurrent neural networks warp time?", ICLR 2018). With zero biases every unit
+    starts by forgetting half its state per hop, and the seconds-long envelope stages take
+    far longer to learn."""
+    units = gru.units
+    bias = gru.cell.bias.numpy()
+    rng = np.random.default_rng(seed)
+    bias[0, :units] = np.log(rng.uniform(1.0, CHRONO_MAX_HOPS - 1.0, units))
+    gru.cell.bias.assign(bias)
 
 
 def step_model(sequence_model: keras.Model) -> keras.Model:

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -106,14 +107,25 @@ def train_envelope_model(
     validation_targets: np.ndarray,
     config: TrainConfig = TrainConfig(),
     progress: bool = True,
+    start_from: Path | None = None,
 ) -> TrainResult:
-    """Train a fresh sequence model; returns it with the best validation epoch's weights."""
+    """Train a sequence model; returns it with the best validation epoch's weights.
+
+    Args:
+        start_from: a trained sequence model (.keras) of the same state size whose weights
+            the training starts from (fine-tuning: another patch's model already tracks key,
+            velocity and time; only what differs between the patches is left to learn).
+            None starts from scratch.
+    """
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     active = train.inputs[np.any(train.inputs != 0.0, axis=1)]
     model = build_sequence_model(
         config.state_size, active.mean(axis=0), active.std(axis=0), config.seed
     )
+    if start_from is not None:
+        model.set_weights(keras.models.load_model(start_from).get_weights())
+        log.info("starting from the weights of %s", start_from)
     optimizer = keras.optimizers.Adam(config.learning_rate, clipnorm=config.clip_norm)
     n_outputs = train_targets.shape[1]
     signature = (
