@@ -41,7 +41,9 @@ CONTROL_SPECS: dict[str, ControlSpec] = {
         ControlSpec(
             "threshold", "f", 0.1, 10.0, "", "detector threshold multiplier, <1 is more sensitive"
         ),
-        ControlSpec("retrigger_ms", "f", 1.0, 1000.0, "ms", "minimum time between two hits"),
+        ControlSpec(
+            "retrigger_ms", "f", 4.0, 100.0, "ms", "minimum time between two hits (dead time)"
+        ),
         ControlSpec("voice", "i", 0, 1, "", "FM voice off (0) or on (1)"),
         ControlSpec("patch", "i", 0, 31, "", "FM voice patch: voice number in the DX7 bank"),
         ControlSpec("input_gain_db", "f", -60.0, 24.0, "dB", "gain on the pickup before the voice"),

@@ -189,6 +189,8 @@ class Engine:
         self.stats.controls += 1
         if control.name == "threshold" and self.hit_path is not None:
             self.hit_path.detector.set_sensitivity(float(control.value))
+        elif control.name == "retrigger_ms" and self.hit_path is not None:
+            self.hit_path.detector.set_dead_time_ms(float(control.value))
         elif control.name == "status_interval_s":
             self.status_interval_frames = max(1, round(float(control.value) * self.sample_rate_hz))
             self._next_status_frame = self.stats.frames + self.status_interval_frames

@@ -155,12 +155,11 @@ class HitDetector:
         pole = float(np.exp(-hop / (config.floor_seconds * sample_rate_hz)))
         self._floor_pole = pole
         self._floor_filter = (np.array([1.0 - pole]), np.array([1.0, -pole]))
-        self._dead_frames = int(np.ceil(config.dead_time_ms * 1e-3 * sample_rate_hz / hop))
-        if self._dead_frames <= config.confirm_frames:
-            raise ConfigError(
-                f"detector dead_time_ms: {config.dead_time_ms} ms must outlast confirm_frames "
-                f"({config.confirm_frames} frames of {hop} samples)"
-            )
+        self._confirm_frames = config.confirm_frames
+        try:
+            self.set_dead_time_ms(config.dead_time_ms)
+        except ValueError as error:
+            raise ConfigError(f"detector dead_time_ms: {error}") from None
         self._confirm_frames = config.confirm_frames
         self._novelty = 10.0 ** (config.novelty_threshold_db / 10.0)
         self._min_energy = 10.0 ** (config.min_level_db / 10.0)
@@ -196,6 +195,18 @@ class HitDetector:
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError(f"sensitivity scale must be a positive number, got {scale}")
         self._scale = float(scale)
+
+    def set_dead_time_ms(self, dead_time_ms: float) -> None:
+        """Live control of the retrigger mask: no new candidate for this long after one. It
+        must outlast the confirmation span, within which a candidate is still being judged."""
+        hop = self.config.frame_samples
+        frames = int(np.ceil(dead_time_ms * 1e-3 * self.sample_rate_hz / hop))
+        if frames <= self._confirm_frames:
+            raise ValueError(
+                f"{dead_time_ms} ms must outlast confirm_frames "
+                f"({self._confirm_frames} frames of {hop} samples)"
+            )
+        self._dead_frames = frames
 
     def process(self, block: np.ndarray) -> list[int]:
         """Feed one block and return the onsets of the hits confirmed in it.

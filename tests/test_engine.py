@@ -5,13 +5,16 @@ and the parity of the run-time feature path with the training one."""
 import mir_eval
 import numpy as np
 import pytest
+from pythonosc.udp_client import SimpleUDPClient
 
 from firmware.engine import Engine
 from firmware.features import FeatureConfig, hit_features
 from firmware.hit_model import INPUT_NAME, HitModel
 from firmware.hit_path import HitPath
 from firmware.onset import DetectorConfig, HitDetector
+from firmware.osc import OscConfig, OscControlServer
 from firmware.replay import WavReplay
+from tests.osc_peers import free_udp_port, wait_for
 from training.data.dataset import ContextConfig, DatasetBuilder, cut_windows
 from training.hits.simulated import TASKS
 
@@ -109,6 +112,26 @@ def test_status_reports_load_and_counts(recording, hit_bundle):
     last = statuses[-1]
     assert 0 < last["load"] < 1 and last["xruns"] == 0
     assert last["hits"] == sum(h["emit_sample"] <= last["frame"] for h in hits)
+
+
+def test_controls_from_a_real_osc_client_reach_the_detector(run, recording, hit_bundle):
+    _, hits, _ = run
+    server = OscControlServer(OscConfig(control_port=free_udp_port()))
+    try:
+        client = SimpleUDPClient("127.0.0.1", server.port)
+        client.send_message("/hitar/control/threshold", 10.0)  # +10 dB on the novelty threshold
+        client.send_message("/hitar/control/retrigger_ms", 60.0)
+        client.send_message("/hitar/control/threshold", "loud")  # rejected, counted
+        assert wait_for(lambda: server.accepted == 2 and server.rejected == 1)
+        statuses = []
+        engine, fewer, _ = run_engine(
+            recording, hit_bundle, controls=server, on_status=statuses.append
+        )
+    finally:
+        server.close()
+    assert engine.stats.controls == 2
+    assert 0 < len(fewer) < len(hits)
+    assert statuses[-1]["controls_rejected"] == 1
 
 
 def test_max_frames_stops_the_loop(recording, hit_bundle):

@@ -108,6 +108,22 @@ def test_ringing_does_not_retrigger_but_a_second_hit_soon_after_is_found():
     assert len(found) == 2 and abs(found[1] - (onset + gap)) <= 0.25e-3 * FS
 
 
+def test_a_longer_dead_time_masks_a_second_hit_soon_after():
+    config = HitSetConfig(n_hits=5, players=(2,), buffer_ms=300.0, string_probability=0.0)
+    hit_set = simulate_hits(config, seed=5)
+    gap = int(0.030 * FS)
+    double = hit_set.audio[3].copy()
+    double[gap:] += hit_set.audio[4][:-gap]
+    detector = HitDetector(DetectorConfig(), FS)
+    detector.set_dead_time_ms(50.0)
+    assert len(detector.process(double)) == 1
+    detector.reset()
+    detector.set_dead_time_ms(8.0)
+    assert len(detector.process(double)) == 2
+    with pytest.raises(ValueError, match="must outlast"):
+        detector.set_dead_time_ms(1.0)
+
+
 def test_sensitivity_multiplies_the_threshold():
     audio = noise(FS)
     add_clicks(audio, [FS // 2], channel=1, amplitude=0.002)  # about 30 dB over the noise
