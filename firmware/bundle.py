@@ -65,6 +65,12 @@ def load_bundle(path: Path, kind: str) -> Bundle:
         raise BundleError(f"{manifest_path}: missing (a bundle holds {MANIFEST_NAME})") from None
     except json.JSONDecodeError as error:
         raise BundleError(f"{manifest_path}: not valid JSON (line {error.lineno})") from None
+    except UnicodeDecodeError as error:
+        raise BundleError(
+            f"{manifest_path}: not UTF-8 text (byte {error.start}: corrupt or not a manifest)"
+        ) from None
+    except OSError as error:
+        raise BundleError(f"{manifest_path}: cannot read ({error.strerror or error})") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path}: expected a JSON object")
     missing = [key for key in REQUIRED_KEYS if key not in manifest]

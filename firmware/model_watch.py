@@ -5,7 +5,9 @@ On a board the service runs with `--model .../bundles/hits/current`, a symlink t
 store swaps atomically (firmware/bundle_store.py). A watcher thread notices the change (the
 resolved path, or the manifest or model file rewritten in place), loads and validates the new
 bundle off the audio thread (manifest, checksum, feature parameters, the interpreter), and only
-then hands it over; the audio thread only ever swaps one reference.
+then hands it over; the audio thread only ever swaps one reference. Whatever a bad bundle makes
+the loader raise is counted as a refusal: the watcher itself must outlive every bundle, or
+every later deploy would be ignored without a word.
 """
 
 import logging
@@ -67,10 +69,12 @@ class BundleWatcher:
         self._seen = fingerprint
         try:
             model = self._load(self.path)
-        except HitarError as error:
+        except Exception as error:  # any bad bundle is refused; the watch goes on
             self.failures += 1
-            self.last_error = str(error)
-            log.warning("new hit model refused, the previous one keeps playing: %s", error)
+            self.last_error = str(error) if isinstance(error, HitarError) else repr(error)
+            log.warning(
+                "new hit model refused, the previous one keeps playing: %s", self.last_error
+            )
             return False
         self._on_loaded(model)
         self.reloads += 1

@@ -38,6 +38,13 @@ def edit_manifest(path, **changes):
     (path / MANIFEST_NAME).write_text(json.dumps(manifest))
 
 
+def flip_byte(path, index):
+    """A bit error on disk: one byte of the file inverted (0x20 -> 0xDF, not UTF-8)."""
+    data = bytearray(path.read_bytes())
+    data[index] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -46,6 +53,9 @@ def edit_manifest(path, **changes):
         (lambda p: (p / MANIFEST_NAME).unlink(), "manifest.json: missing"),
         (lambda p: (p / MANIFEST_NAME).write_text("{\n  nope"), "not valid JSON (line 2)"),
         (lambda p: (p / MANIFEST_NAME).write_text("[]"), "expected a JSON object"),
+        (lambda p: flip_byte(p / MANIFEST_NAME, 10), "manifest.json: not UTF-8 text (byte 10"),
+        (lambda p: (p / MANIFEST_NAME).write_bytes(b"\0" * 64), "not valid JSON (line 1)"),
+        (lambda p: ((p / MANIFEST_NAME).unlink(), (p / MANIFEST_NAME).mkdir()), "cannot read"),
         (lambda p: edit_manifest(p, kind="voice"), "a 'voice' bundle, expected 'hits'"),
         (lambda p: edit_manifest(p, format_version=99), "this firmware reads"),
     ],

@@ -9,6 +9,7 @@ from firmware.bundle import MODEL_NAME
 from firmware.features import FeatureConfig
 from firmware.hit_model import HitModel
 from firmware.model_watch import BundleWatcher
+from tests.osc_peers import wait_for
 
 FEATURES = FeatureConfig()
 
@@ -63,5 +64,30 @@ def test_a_corrupt_bundle_is_refused_and_counted(store, hit_bundle):
         assert loaded == []
         assert watcher.failures == 1
         assert "checksum" in watcher.last_error
+    finally:
+        watcher.close()
+
+
+def test_a_bundle_the_loader_chokes_on_is_refused_and_the_watch_goes_on(store, hit_bundle):
+    """Whatever a bad bundle makes the loader raise, the watcher counts it and keeps watching:
+    a dead watcher thread would ignore every later deploy without a word."""
+    root, current = store
+    second = root / "second"
+    shutil.copytree(hit_bundle, second)
+
+    def load(path):
+        if path.resolve() == second:
+            raise TypeError("manifest field 'model_file' is 5")
+        return HitModel(path, FEATURES)
+
+    loaded = []
+    watcher = BundleWatcher(current, load, loaded.append, 0.05)
+    try:
+        swap(current, second)
+        assert wait_for(lambda: watcher.failures == 1)
+        assert "TypeError" in watcher.last_error
+        swap(current, root / "first")
+        assert wait_for(lambda: watcher.reloads == 1)
+        assert loaded[0].bundle.path == current
     finally:
         watcher.close()
