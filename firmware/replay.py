@@ -34,6 +34,7 @@ class WavReplay:
         expected_rate_hz: int,
         channel_map: tuple[int, ...] = (0, 1, 2, 3, 4, 5),
         realtime: bool = True,
+        loops: int = 1,
     ) -> None:
         """Open the recording and check it against what the firmware needs.
 
@@ -43,6 +44,9 @@ class WavReplay:
             channel_map: file channel (0-based) of piezo1..piezo5 and the pickup.
             realtime: pace reads to the wall clock (period_frames / rate per read), as a
                 capture device would; False reads as fast as the caller asks.
+            loops: play the recording this many times back to back, as one stream: a period
+                that crosses the end of the recording continues with its beginning, so sample
+                indices go on counting (hours of input from a short recording: bench/soak.py).
 
         Raises:
             InputFileError: one line naming the file: missing or unreadable, a sample rate
@@ -52,6 +56,8 @@ class WavReplay:
         check_channel_map(channel_map, "channel_map")
         if period_frames < 1:
             raise ValueError(f"period_frames: expected a positive integer, got {period_frames}")
+        if loops < 1:
+            raise ValueError(f"loops: expected a positive integer, got {loops}")
         self.path = Path(path)
         self.period_frames = period_frames
         self.realtime = realtime
@@ -77,6 +83,7 @@ class WavReplay:
         self._chunk = np.zeros((chunk_frames, channels), np.float32)
         self._chunk_frames = 0
         self._position = 0
+        self._loops_left = loops - 1
         self._period_s = period_frames / self.sample_rate_hz
         self._periods_read = 0
         self._start_s: float | None = None
@@ -88,27 +95,37 @@ class WavReplay:
             out: float32 [period_frames, 6], filled in logical order.
 
         Returns:
-            The frames of the recording in out: period_frames, fewer for the last period (the
-            rest of out is zero), 0 once the recording has ended.
+            The frames of the recording in out: period_frames, fewer for the last period of
+            the last loop (the rest of out is zero), 0 once the recording has ended.
 
         Raises:
             ValueError: out has the wrong shape or dtype.
         """
         check_period_buffer(out, self.period_frames)
-        if self._position == self._chunk_frames:
-            self._chunk_frames = len(self._file.read(out=self._chunk, dtype="float32"))
-            self._position = 0
-            if self._chunk_frames == 0:
-                out[:] = 0.0
-                return 0
-        frames = min(self.period_frames, self._chunk_frames - self._position)
-        chunk = self._chunk[self._position : self._position + frames]
-        np.take(chunk, self._map, axis=1, out=out[:frames], mode="clip")
+        frames = 0
+        while frames < self.period_frames:
+            if self._position == self._chunk_frames and not self._next_chunk():
+                break
+            take = min(self.period_frames - frames, self._chunk_frames - self._position)
+            chunk = self._chunk[self._position : self._position + take]
+            np.take(chunk, self._map, axis=1, out=out[frames : frames + take], mode="clip")
+            self._position += take
+            frames += take
         out[frames:] = 0.0
-        self._position += frames
-        if self.realtime:
+        if frames and self.realtime:
             self._pace()
         return frames
+
+    def _next_chunk(self) -> bool:
+        """Read the next chunk, from the recording's start again while loops are left;
+        False once the last loop has ended."""
+        self._position = 0
+        self._chunk_frames = len(self._file.read(out=self._chunk, dtype="float32"))
+        if self._chunk_frames == 0 and self._loops_left > 0:
+            self._loops_left -= 1
+            self._file.seek(0)
+            self._chunk_frames = len(self._file.read(out=self._chunk, dtype="float32"))
+        return self._chunk_frames > 0
 
     def _pace(self) -> None:
         """Return once this period would have been captured: its deadlines are counted from

@@ -107,6 +107,26 @@ def six_channel_file(path, seconds, rate=48_000):
     return data
 
 
+@pytest.mark.parametrize("period_frames", [1, 64, 65, 8193])
+def test_looped_replay_is_one_stream_with_full_periods_across_the_seams(tmp_path, period_frames):
+    path = tmp_path / "short.wav"
+    data = six_channel_file(path, (CHUNK_FRAMES + 1234) / 48_000)
+    loops = 3
+    with WavReplay(path, period_frames, 48_000, realtime=False, loops=loops) as replay:
+        counts, blocks = replay_all(replay)
+    total = loops * len(data)
+    full, last = divmod(total, period_frames)
+    assert counts == [period_frames] * full + ([last] if last else []) + [0]
+    assert_array_equal(np.concatenate(blocks)[:total], np.tile(data, (loops, 1)))
+
+
+def test_loops_must_be_positive(tmp_path):
+    path = tmp_path / "short.wav"
+    six_channel_file(path, 0.01)
+    with pytest.raises(ValueError, match="loops"):
+        WavReplay(path, 64, 48_000, loops=0)
+
+
 def test_paced_replay_takes_about_the_recordings_duration(tmp_path):
     path = tmp_path / "half_second.wav"
     six_channel_file(path, 0.5)
