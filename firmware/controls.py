@@ -45,7 +45,7 @@ CONTROL_SPECS: dict[str, ControlSpec] = {
             "retrigger_ms", "f", 4.0, 100.0, "ms", "minimum time between two hits (dead time)"
         ),
         ControlSpec("voice", "i", 0, 1, "", "FM voice off (0) or on (1)"),
-        ControlSpec("patch", "i", 0, 31, "", "FM voice patch: voice number in the DX7 bank"),
+        ControlSpec("patch", "i", 1, 32, "", "FM voice patch: slot in the DX7 bank (1..32)"),
         ControlSpec("input_gain_db", "f", -60.0, 24.0, "dB", "gain on the pickup before the voice"),
         ControlSpec("output_gain_db", "f", -60.0, 12.0, "dB", "gain on the voice's output"),
         ControlSpec("status_interval_s", "f", 0.1, 2.0, "s", "period of /status messages"),

@@ -18,7 +18,7 @@ import numpy as np
 from firmware.controls import Control
 from firmware.gesture import Gesture
 from firmware.hit_path import HitPath
-from firmware.layout import N_CHANNELS
+from firmware.layout import N_CHANNELS, PICKUP_CHANNEL
 
 STATUS_ARGUMENTS = (
     "load",
@@ -34,6 +34,14 @@ STATUS_ARGUMENTS = (
     "model_failures",
 )
 """The `{prefix}/status` message's arguments, in order (docs/OSC.md)."""
+
+VOICE_CONTROLS: dict[str, Callable[["Voice", float | int], None]] = {
+    "voice": lambda voice, value: voice.set_enabled(bool(value)),
+    "patch": lambda voice, value: voice.set_patch(int(value)),
+    "input_gain_db": lambda voice, value: voice.set_input_gain_db(float(value)),
+    "output_gain_db": lambda voice, value: voice.set_output_gain_db(float(value)),
+}
+"""Controls that go to the voice path (validated ranges in firmware/controls.py)."""
 
 
 class Source(Protocol):
@@ -55,6 +63,22 @@ class GestureSink(Protocol):
 
 class EventSink(Protocol):
     def log(self, event: dict) -> None: ...
+
+
+class AudioSink(Protocol):
+    """Where the voice goes: AlsaPlayback or WavSink."""
+
+    def write(self, block: np.ndarray) -> None: ...
+
+
+class Voice(Protocol):
+    """VoicePath: pickup periods in, synth periods out, with live controls."""
+
+    def process(self, pickup: np.ndarray, out: np.ndarray) -> None: ...
+    def set_enabled(self, on: bool) -> None: ...
+    def set_patch(self, slot: int) -> None: ...
+    def set_input_gain_db(self, db: float) -> None: ...
+    def set_output_gain_db(self, db: float) -> None: ...
 
 
 class ControlSource(Protocol):
@@ -116,6 +140,8 @@ class Engine:
         status_interval_s: float = 1.0,
         max_frames: int | None = None,
         extra_status: Callable[[], dict] | None = None,
+        voice: Voice | None = None,
+        playback: AudioSink | None = None,
     ) -> None:
         self.source = source
         self.sample_rate_hz = sample_rate_hz
@@ -132,9 +158,13 @@ class Engine:
         """Counters of parts outside the engine (e.g. model reloads), merged into status."""
         self.max_frames = max_frames
         """Stop after this many input frames (None: until the source ends or stop())."""
+        self.voice = voice
+        self.playback = playback
         self.stats = EngineStats()
         self.times = PeriodTimes()
         self._block = np.zeros((period_frames, N_CHANNELS), np.float32)
+        self._pickup = np.zeros(period_frames, np.float32)
+        self._voice_out = np.zeros(period_frames, np.float32)
         self._stopping = False
         self._next_status_frame = self.status_interval_frames
 
@@ -171,6 +201,13 @@ class Engine:
         if self.hit_path is not None:
             for gesture in self.hit_path.process(block):
                 self.emit(gesture)
+        if self.voice is not None:
+            frames = block.shape[0]
+            self._pickup[:frames] = block[:, PICKUP_CHANNEL]
+            self._pickup[frames:] = 0.0
+            self.voice.process(self._pickup, self._voice_out)
+            if self.playback is not None:
+                self.playback.write(self._voice_out[:frames])
 
     def emit(self, gesture: Gesture) -> None:
         """Hand a gesture to the non-blocking outputs."""
@@ -191,6 +228,8 @@ class Engine:
             self.hit_path.detector.set_sensitivity(float(control.value))
         elif control.name == "retrigger_ms" and self.hit_path is not None:
             self.hit_path.detector.set_dead_time_ms(float(control.value))
+        elif self.voice is not None and control.name in VOICE_CONTROLS:
+            VOICE_CONTROLS[control.name](self.voice, control.value)
         elif control.name == "status_interval_s":
             self.status_interval_frames = max(1, round(float(control.value) * self.sample_rate_hz))
             self._next_status_frame = self.stats.frames + self.status_interval_frames
@@ -208,7 +247,7 @@ class Engine:
             "time_s": round(self.stats.frames / self.sample_rate_hz, 3),
             "load": round(load, 4),
             "load_peak": round(peak, 4),
-            "xruns": int(self.source.xruns),
+            "xruns": int(self.source.xruns) + int(getattr(self.playback, "xruns", 0)),
             "hits": self.stats.gestures,
             "latency_ms": round(self.stats.last_latency_ms, 3),
             "controls": self.stats.controls,
