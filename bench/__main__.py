@@ -23,6 +23,7 @@ BENCHMARKS = (
     "fm_synth",
     "dx7_agreement",
     "voice",
+    "soak",
 )
 """In the order they appear in BENCHMARKS.md."""
 

@@ -15,7 +15,7 @@ from types import FrameType
 
 from firmware.audio_io import AudioConfig
 from firmware.board import BoardProfile
-from firmware.engine import Engine, EngineStats
+from firmware.engine import Engine, EngineStats, Source
 from firmware.events import EventLog
 from firmware.features import FeatureConfig
 from firmware.hit_model import HitModel
@@ -71,14 +71,24 @@ def load_model(settings: RunSettings) -> tuple[FeatureConfig, HitModel]:
     return features, HitModel(settings.model, features)
 
 
-def run(settings: RunSettings, stop: StopRequest) -> EngineStats | None:
-    """Build the instrument, play until the source ends or stop, close everything."""
+def run(
+    settings: RunSettings, stop: StopRequest, source: Source | None = None
+) -> EngineStats | None:
+    """Build the instrument, play until the source ends or stop, close everything.
+
+    Args:
+        source: read periods from it instead of opening the recording or the ALSA device that
+            settings name; it needs close(), which run calls. The soak (bench/soak/run_firmware.py)
+            passes a looped recording that loses periods as an overrunning device does.
+    """
     features, model = load_model(settings)
     log.info("board %s: %s", settings.profile.name, settings.profile.description)
     log.info("model %s (%s)", model.bundle.path, model.model.runtime)
     audio = settings.audio
     with ExitStack() as stack:
-        source = stack.enter_context(closing(_open_source(settings, model)))
+        if source is None:
+            source = _open_source(settings, model)
+        source = stack.enter_context(closing(source))
         sender = stack.enter_context(closing(OscSender(settings.osc)))
         controls = (
             stack.enter_context(closing(OscControlServer(settings.osc)))
