@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from firmware.audio_io import AudioConfig
+from firmware.audio_io import AlsaCapture, AlsaPlayback, AudioConfig
 from firmware.board import BoardProfile
 from firmware.engine import Engine, EngineStats, Source
 from firmware.events import EventLog
@@ -24,6 +24,8 @@ from firmware.model_watch import BundleWatcher
 from firmware.onset import HitDetector
 from firmware.osc import OscConfig, OscControlServer, OscSender
 from firmware.realtime import apply_realtime
+from firmware.replay import WavReplay, WavSink
+from firmware.voice import VoiceConfig, VoicePath
 from firmware.watchdog import Notifier
 
 log = logging.getLogger("hitar")
@@ -45,6 +47,10 @@ class RunSettings:
     events: Path | None = None
     print_gestures: bool = False
     max_seconds: float | None = None
+    voice: VoiceConfig | None = None
+    """The FM voice, or None for the hit path alone."""
+    output: Path | None = None
+    """With a voice: write it to this WAV instead of the ALSA playback device."""
 
 
 class StopRequest:
@@ -100,6 +106,13 @@ def run(
             if settings.events is not None
             else None
         )
+        voice = playback = None
+        if settings.voice is not None:
+            voice = stack.enter_context(
+                closing(VoicePath(settings.voice, audio.sample_rate_hz, audio.period_frames))
+            )
+            playback = stack.enter_context(closing(_open_playback(settings)))
+            log.info("voice: slot %d, %s", voice.slot, voice.patch.display_name)
         notifier = stack.enter_context(closing(Notifier()))
         reporter = StatusReporter(events, notifier)
         hit_path = HitPath(
@@ -126,6 +139,8 @@ def run(
             max_frames=None
             if settings.max_seconds is None
             else round(settings.max_seconds * audio.sample_rate_hz),
+            voice=voice,
+            playback=playback,
         )
         watcher = stack.enter_context(
             closing(
@@ -139,6 +154,7 @@ def run(
         engine.extra_status = lambda: {
             "model_reloads": watcher.reloads,
             "model_failures": watcher.failures,
+            **(_voice_status(voice) if voice is not None else {}),
         }
         stop.engine = engine
         if stop.requested:
@@ -160,19 +176,29 @@ def run(
         return stats
 
 
-def _open_source(settings: RunSettings, model: HitModel):
+def _open_source(settings: RunSettings, model: HitModel) -> AlsaCapture | WavReplay:
     if settings.input is not None:
-        from firmware.replay import WavReplay
-
         return WavReplay(
             settings.input,
             settings.audio.period_frames,
             model.bundle.sample_rate_hz,
             realtime=settings.realtime,
         )
-    from firmware.audio_io import AlsaCapture
-
     return AlsaCapture(settings.audio)
+
+
+def _open_playback(settings: RunSettings) -> AlsaPlayback | WavSink:
+    if settings.output is not None:
+        return WavSink(settings.output, settings.audio.sample_rate_hz, 1)
+    return AlsaPlayback(settings.audio)
+
+
+def _voice_status(voice: VoicePath) -> dict:
+    return {
+        "voice_on": int(voice.enabled),
+        "voice_slot": voice.slot,
+        "voice_failures": voice.patch_load_failures,
+    }
 
 
 class StatusReporter:
@@ -180,7 +206,14 @@ class StatusReporter:
     the log (the journal) when a kind of fault starts or stops: a fault that lasts is reported
     once when it begins and once when it ends, not every interval."""
 
-    FAULTS = ("xruns", "osc_errors", "osc_dropped", "controls_rejected", "model_failures")
+    FAULTS = (
+        "xruns",
+        "osc_errors",
+        "osc_dropped",
+        "controls_rejected",
+        "model_failures",
+        "voice_failures",
+    )
 
     def __init__(self, events: EventLog | None, notifier: Notifier) -> None:
         self.events = events

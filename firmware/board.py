@@ -24,6 +24,7 @@ from firmware.layout import SAMPLE_RATE_HZ
 from firmware.onset import DetectorConfig
 from firmware.osc import OscConfig, validate_osc_config
 from firmware.realtime import RealtimeConfig
+from firmware.voice import VoiceConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES_DIR = REPO_ROOT / "board" / "profiles"
@@ -33,6 +34,7 @@ TABLES: dict[str, type] = {
     "detector": DetectorConfig,
     "osc": OscConfig,
     "realtime": RealtimeConfig,
+    "voice": VoiceConfig,
 }
 """Profile table -> the config dataclass it fills (the BoardProfile field of the same name)."""
 
@@ -47,6 +49,7 @@ class BoardProfile:
     detector: DetectorConfig
     osc: OscConfig
     realtime: RealtimeConfig
+    voice: VoiceConfig
 
 
 def list_board_profiles() -> list[str]:

@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from firmware import app
+from firmware.app import RunSettings, StopRequest
+from firmware.audio_io import list_devices, validate_audio_config
+from firmware.board import load_board_profile
+from firmware.board import main as board_main
 from firmware.errors import ConfigError, HitarError
+from firmware.voice import VoiceConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO_ROOT / "deploy" / "bundles" / "hits-default"
@@ -78,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BUNDLE",
         help=f"hit model bundle folder (default: {DEFAULT_MODEL.relative_to(REPO_ROOT)})",
     )
+    voice = run.add_argument_group("FM voice (docs/FM_VOICE.md)")
+    voice.add_argument(
+        "--voice", action="store_true", help="play the FM voice from the pickup (or [voice])"
+    )
+    voice.add_argument("--patch", type=int, metavar="SLOT", help="bank slot 1..32")
+    voice.add_argument("--bank", metavar="SYX", help="DX7 bank (default: firmware/patches)")
+    voice.add_argument(
+        "--output", type=Path, metavar="WAV", help="write the voice to a WAV, not ALSA playback"
+    )
     control = run.add_argument_group("run")
     control.add_argument("--seconds", type=float, metavar="S", help="stop after S s of audio")
     control.add_argument(
@@ -89,16 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from firmware.app import StopRequest
-
     stop = StopRequest()
     stop.install()
     args = build_parser().parse_args(argv)
     with _logging(quiet=getattr(args, "quiet", False)):
         try:
             if args.command == "boards":
-                from firmware.board import main as board_main
-
                 return board_main([])
             return _run(args, stop)
         except HitarError as error:
@@ -116,10 +127,6 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 def settings_from_args(args: argparse.Namespace):
     """The board profile with the command line's overrides applied, validated."""
-    from firmware.app import RunSettings
-    from firmware.audio_io import validate_audio_config
-    from firmware.board import load_board_profile
-
     if args.fast and args.input is None:
         raise ConfigError("--fast needs --input: ALSA capture runs at the interface's pace")
     profile = load_board_profile(args.board)
@@ -138,6 +145,8 @@ def settings_from_args(args: argparse.Namespace):
         osc_overrides["host"], osc_overrides["port"] = parse_host_port(args.osc)
     osc = replace(profile.osc, **{k: v for k, v in osc_overrides.items() if v is not None})
     return RunSettings(
+        voice=_voice_settings(args, profile.voice),
+        output=args.output,
         profile=profile,
         audio=audio,
         osc=osc,
@@ -150,12 +159,30 @@ def settings_from_args(args: argparse.Namespace):
     )
 
 
+def _voice_settings(args: argparse.Namespace, profile_voice: VoiceConfig) -> VoiceConfig | None:
+    """The profile's [voice] with the flags applied; None when no voice plays."""
+    if not (args.voice or profile_voice.enabled):
+        for flag, value in (
+            ("--patch", args.patch),
+            ("--bank", args.bank),
+            ("--output", args.output),
+        ):
+            if value is not None:
+                raise ConfigError(f"{flag} needs --voice (or enabled = true in [voice])")
+        return None
+    if args.fast and args.output is None:
+        raise ConfigError(
+            "--fast with the voice needs --output WAV: ALSA playback runs in real time"
+        )
+    overrides = {"enabled": True, "patch": args.patch, "bank": args.bank}
+    try:
+        return replace(profile_voice, **{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as error:
+        raise ConfigError(f"--patch/--bank: {error}") from None
+
+
 def _run(args: argparse.Namespace, stop) -> int:
-    from firmware import app
-
     if args.list_devices:
-        from firmware.audio_io import list_devices
-
         print("\n".join(list_devices()))
         return 0
     settings = settings_from_args(args)

@@ -32,6 +32,7 @@ STATUS_ARGUMENTS = (
     "controls_rejected",
     "model_reloads",
     "model_failures",
+    "voice_failures",
 )
 """The `{prefix}/status` message's arguments, in order (docs/OSC.md)."""
 
