@@ -7,8 +7,10 @@ its overrun source, and what a crash does to the process and to the service."""
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from numpy.testing import assert_array_equal
 from bench.soak import report
 from bench.soak.checks import checks
 from bench.soak.config import Session, SoakConfig
+from bench.soak.peers import control_burst, free_udp_port
 from bench.soak.run import run_soak
 from bench.soak.source import (
     OverrunConfig,
@@ -28,6 +31,7 @@ from bench.soak.source import (
     to_engine_frames,
 )
 from firmware.replay import WavReplay
+from tests.osc_peers import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = SoakConfig(
@@ -43,6 +47,9 @@ SHORT = SoakConfig(
     rss_interval_s=0.2,
     fault_timeout_s=10.0,
 )
+
+slow_soak = pytest.mark.slow
+"""Tests that share the short soak: about 20 s, once per module."""
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +75,7 @@ def passed(verdicts, name):
     assert verdict["passed"], verdict["detail"]
 
 
+@slow_soak
 def test_the_firmware_plays_through_every_fault_and_exits_cleanly(soak):
     results, verdicts = soak
     passed(verdicts, "no crash")
@@ -76,6 +84,7 @@ def test_the_firmware_plays_through_every_fault_and_exits_cleanly(soak):
     assert results["expected"]["xruns"] >= 5
 
 
+@slow_soak
 def test_every_gesture_is_in_the_event_log_in_order(soak, session):
     results, verdicts = soak
     passed(verdicts, "event log is valid JSON")
@@ -84,12 +93,14 @@ def test_every_gesture_is_in_the_event_log_in_order(soak, session):
     assert results["event_log"]["hits_logged"] >= 0.9 * SHORT.loops * len(session.onsets)
 
 
+@slow_soak
 def test_status_lines_cover_the_whole_run(soak):
     results, verdicts = soak
     passed(verdicts, "status lines through the whole run")
     assert results["event_log"]["status_lines"] == 48
 
 
+@slow_soak
 def test_every_fault_shows_in_the_status_counters(soak):
     results, verdicts = soak
     passed(verdicts, "every injected fault counted in the status")
@@ -101,6 +112,7 @@ def test_every_fault_shows_in_the_status_counters(soak):
     )
 
 
+@slow_soak
 def test_the_receiver_going_away_is_counted_and_delivery_resumes(soak):
     results, verdicts = soak
     passed(verdicts, "receiver outages: errors counted while away, delivery after each return")
@@ -108,6 +120,7 @@ def test_the_receiver_going_away_is_counted_and_delivery_resumes(soak):
     assert len(phases) == 3 and all(phase["hits"] > 0 for phase in phases)
 
 
+@slow_soak
 def test_malformed_controls_are_rejected_and_valid_ones_applied(soak):
     results, verdicts = soak
     passed(verdicts, "control bursts: every malformed message rejected, every valid one applied")
@@ -115,18 +128,21 @@ def test_malformed_controls_are_rejected_and_valid_ones_applied(soak):
     assert all(fault["error_replies"] == SHORT.burst_malformed for fault in bursts)
 
 
+@slow_soak
 def test_a_valid_bundle_is_taken_and_a_corrupt_one_refused_while_playing(soak):
     _, verdicts = soak
     passed(verdicts, "model swaps: each counted, logged, and gestures go on after it")
     passed(verdicts, "every loop classifies each hit as the first loop did")
 
 
+@slow_soak
 def test_faults_are_named_in_the_journal_and_the_service_status(soak):
     _, verdicts = soak
     passed(verdicts, "faults named in the journal and in systemd's STATUS line")
     passed(verdicts, "watchdog fed: READY, pings less than WatchdogSec apart, STOPPING")
 
 
+@slow_soak
 def test_every_loop_detects_as_a_clean_pass_does(soak):
     results, verdicts = soak
     passed(verdicts, "every loop detects within the known misses")
@@ -135,12 +151,14 @@ def test_every_loop_detects_as_a_clean_pass_does(soak):
     assert sum(loop["near_overruns"] for loop in loops) < sum(loop["scored"] for loop in loops)
 
 
+@slow_soak
 def test_memory_stays_flat(soak):
     results, verdicts = soak
     passed(verdicts, "memory flat after warm-up")
     assert results["memory"]["after_warmup"] >= 20
 
 
+@slow_soak
 def test_the_report_states_the_figures(soak):
     results, _ = soak
     text = report({**results, "checks": checks(results)})
@@ -179,32 +197,31 @@ def test_overruns_lose_exactly_the_scheduled_frames_and_are_counted(noise_file):
     assert_array_equal(engine, np.arange(kept.sum()))
 
 
-def soak_firmware(*args, recording, events):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.soak.run_firmware",
-            *map(str, args),
-            "--",
-            "run",
-            "--input",
-            str(recording),
-            "--events",
-            str(events),
-            "--control-port",
-            "0",
-            "--osc",
-            "127.0.0.1:9",
-            "--fast",
-            "--period-frames",
-            "64",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def soak_command(*args, recording, events, control_port=0):
+    """The soak's firmware process on the test recording; OSC to a port nobody listens on."""
+    return [
+        sys.executable,
+        "-m",
+        "bench.soak.run_firmware",
+        *map(str, args),
+        "--",
+        "run",
+        "--input",
+        str(recording),
+        "--events",
+        str(events),
+        "--control-port",
+        str(control_port),
+        "--osc",
+        f"127.0.0.1:{free_udp_port()}",
+        "--fast",
+        "--period-frames",
+        "64",
+    ]
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize(("failure", "status"), [("crash", 1), ("device", 2)])
@@ -215,19 +232,47 @@ def test_a_failure_mid_run_exits_non_zero_with_the_event_log_flushed(
     traceback, status 1) and a lost device (one line, status 2) both must exit non-zero, and
     what was logged up to then must be on disk, whole."""
     events = tmp_path / "events.jsonl"
-    result = soak_firmware(
+    command = soak_command(
         "--fail-at-s", 5, "--failure", failure, recording=recording.path, events=events
     )
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == status, result.stderr
     if failure == "crash":
         assert "Traceback" in result.stderr and "RuntimeError: injected crash" in result.stderr
     else:
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "soak capture device: gone" in errors[0]
-    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    logged = read_log(events)
     onsets = [event["onset_sample"] for event in logged if event["type"] == "hit"]
     assert onsets and max(onsets) < 5 * 48_000
     assert [event["time_s"] for event in logged if event["type"] == "status"] == [1, 2, 3, 4]
+
+
+def test_sigterm_amid_faults_stops_within_the_service_stop_timeout(recording, tmp_path):
+    """systemctl stop sends SIGTERM and kills after TimeoutStopSec=5s: with overruns coming,
+    the OSC receiver unreachable and a control flood just sent, the firmware must still stop
+    in time, exit 0, and leave a complete event log ending with a status line."""
+    events, control_port = tmp_path / "events.jsonl", free_udp_port()
+    command = soak_command(
+        "--loops", 3, "--speed", 1, "--overrun-every-s", 0.5,
+        recording=recording.path, events=events, control_port=control_port,
+    )  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: events.is_file() and events.read_text().count("status") >= 2, 60)
+        control_burst(control_port, "/hitar", malformed=200, valid=20)
+        process.send_signal(signal.SIGTERM)
+        signalled_s = time.monotonic()
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert time.monotonic() - signalled_s < 5.0
+    assert process.returncode == 0, stderr
+    logged = read_log(events)
+    final = logged[-1]
+    assert final["type"] == "status" and final["xruns"] > 0 and final["osc_errors"] > 0
+    assert final["hits"] == sum(event["type"] == "hit" for event in logged)
+    assert final["time_s"] < 3 * len(recording.audio) / recording.sample_rate_hz
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")

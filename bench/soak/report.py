@@ -77,7 +77,10 @@ def report(results: dict) -> str:
         f"found ({total['misses']} missed, {total['unknown_misses']} of them not missed by a "
         f"clean pass), {total['false_alarms']} false alarms; {total['near_overruns']} hits "
         f"within {NEAR_OVERRUN_MS:.0f} ms of lost frames not scored, "
-        f"{total['overrun_artefacts']} detections at overrun splices and "
+        f"{total['overrun_artefacts']} detections at overrun splices "
+        f"({total['overrun_artefacts'] / max(1, expected['xruns']):.2f} spurious gestures per "
+        "overrun: where frames are lost the signal jumps, a click the detector takes for a "
+        "hit) and "
         f"{total['seam_artefacts']} at loop seams not counted as false alarms. F-measure "
         f"{loops[0]['f_measure']:.4f} in the first loop, {loops[-1]['f_measure']:.4f} in the "
         f"last, {min(loop['f_measure'] for loop in loops):.4f} at worst. Hand part "
@@ -91,7 +94,8 @@ def report(results: dict) -> str:
         f"first loop (warm-up), {memory_.get('end_mib')} MiB at the end, "
         f"{memory_.get('max_mib')} MiB at most; growth "
         f"{memory_.get('growth_mib_per_h')} MiB per hour of audio (least-squares slope over "
-        f"{memory_.get('after_warmup')} samples).",
+        f"{memory_.get('after_warmup')} samples). Trace, [audio s, MiB]: "
+        f"{', '.join(f'[{t}, {m}]' for t, m in memory_.get('trace', []))}.",
         "",
         f"CPU load from the status lines ({results['event_log']['status_lines']} of them, one "
         f"per second of audio): mean time per period {load['median']:.1%} of the period "

@@ -71,7 +71,9 @@ def run_soak(config: SoakConfig, session: Session, workdir: Path) -> dict:
             if not run.wait(lambda status, at_s=at_s: float(status.get("time_s", 0)) >= at_s, 3600):
                 break
             run.faults.append({"kind": kind, "at_s": run.tail.time_s, **inject(run)})
-        returncode = process.wait(timeout=3600)
+        # Keep reading the log to the end: the memory samples take their audio time from it.
+        run.wait(lambda status: process.poll() is not None, 3600)
+        returncode = process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -193,9 +193,10 @@ def _share(flags: list[bool]) -> float | None:
     return round(float(np.mean(flags)), 4) if flags else None
 
 
-def memory(samples: list[tuple[float, int]], warmup_s: float) -> dict:
+def memory(samples: list[tuple[float, int]], warmup_s: float, trace_points: int = 13) -> dict:
     """Resident memory after warm-up: start, end, max, and growth per hour of audio (the
-    slope of a straight line through every sample after warm-up), MiB."""
+    slope of a straight line through every sample after warm-up), MiB; and a trace of
+    trace_points [audio s, MiB] pairs, evenly spread over the run."""
     after = [(seconds, kib) for seconds, kib in samples if seconds >= warmup_s]
     if len(after) < 2:
         return {"samples": len(samples), "after_warmup": len(after)}
@@ -213,6 +214,10 @@ def memory(samples: list[tuple[float, int]], warmup_s: float) -> dict:
         "max_mib": round(float(mib.max()), 1),
         "growth_mib_per_h": round(slope, 2),
         "audio_h_after_warmup": round(float(hours[-1]), 3),
+        "trace": [
+            [round(samples[i][0]), round(samples[i][1] / 1024.0, 1)]
+            for i in np.linspace(0, len(samples) - 1, trace_points).round().astype(int)
+        ],
     }
 
 
