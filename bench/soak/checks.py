@@ -13,8 +13,8 @@ def checks(results: dict) -> list[dict]:
     outages = [fault for fault in faults if fault["kind"] == "outage"]
     bursts = [fault for fault in faults if fault["kind"] == "burst"]
     swaps = [fault for fault in faults if fault["kind"].startswith("swap")]
-    counted = {key: final.get(key) for key in ("xruns", "controls_rejected", "controls")}
-    counted |= {key: final.get(key) for key in ("model_reloads", "model_failures")}
+    counters = ("xruns", "controls_rejected", "controls", "model_reloads", "model_failures")
+    counted = {key: final.get(key) for key in counters}
     first, last = loops[0], loops[-1]
     allowed_growth = config["memory_slack_mib"] + config["max_growth_mib_per_h"] * memory_.get(
         "audio_h_after_warmup", 0.0

@@ -86,3 +86,10 @@ class SoakConfig:
     """Resident memory may grow this much per hour of audio after warm-up ..."""
     memory_slack_mib: float = 4.0
     """... plus this much in all (allocator pools, a reloaded model's arenas)."""
+
+    def __post_init__(self) -> None:
+        if self.loops < 1:
+            raise ValueError(f"loops must be >= 1, got {self.loops}")
+        for _, kind in self.swaps:
+            if kind != VALID and kind not in DAMAGES:
+                raise ValueError(f"swap kind must be {VALID!r} or one of {DAMAGES}, got {kind!r}")

@@ -137,6 +137,7 @@ def bundle_copy(workdir: Path, number: int) -> Path:
 
 
 def _damage(bundle: Path, kind: str) -> None:
+    """Damage a bundle copy in place as config.DAMAGES describes kind."""
     model, manifest_path = bundle / MODEL_NAME, bundle / MANIFEST_NAME
     if kind in ("manifest", "checksum"):
         path = manifest_path if kind == "manifest" else model
