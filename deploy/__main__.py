@@ -13,6 +13,7 @@ from firmware.errors import HitarError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "flash": ("deploy.flash", "copy firmware, profiles and bundles to a board, restart it"),
+    "export-hits": ("deploy.hits", "export a hit-model training run as an int8 bundle"),
 }
 """Command name -> (module, one-line help)."""
 

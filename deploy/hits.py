@@ -1,11 +1,18 @@
-"""Export a trained hit classifier as a firmware bundle: int8, checked against float.
+"""Export a trained hit model (either family) as a firmware bundle: int8, checked against float.
 
 The bundle's metrics are measured here, on held-out hits, through the firmware's own
 interpreter wrapper and for both the float and the int8 conversion, so the manifest says what
 the shipped int8 model does, not what the Keras model did.
+
+    python -m deploy export-hits --run RUN_DIR --bundle OUT
+
+re-exports the model a `python -m training hits train` run left in RUN_DIR (model.keras, with
+the calibration and held-out features it saved), e.g. into another bundle folder.
 """
 
+import argparse
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +28,34 @@ from deploy.export import (
 )
 from firmware import __version__
 from firmware.bundle import Bundle, write_bundle
+from firmware.errors import BundleError
 from firmware.features import FeatureConfig
 from firmware.hit_model import EMBEDDING_DIMS, INPUT_NAME
 from firmware.layout import CHANNEL_NAMES
 from training.hits.metrics import classification_report
 from training.hits.model import EMBEDDING, inference_model
+from training.hits.vae import PosteriorSample
 
 MAX_DISAGREEMENT = 0.01
 """Largest share of held-out hits on which int8 may classify differently from float."""
 CALIBRATION_HITS = 500
+RUN_FILES = ("model.keras", "run.json", "export.npz")
+"""What a training run leaves for a later export: the Keras model, the run's description
+(tasks, classes, features, family, training summary) and calibration + held-out features."""
+
+
+def convert_hits_model(
+    model: keras.Model, tasks: tuple[str, ...], calibration_x: np.ndarray
+) -> tuple[bytes, bytes]:
+    """The exported part of the model (model.inference_model) as float and full-int8 TFLite.
+
+    Args:
+        calibration_x: training features, float32 [n, n_bands, 6]; CALIBRATION_HITS of them
+            (a seeded draw) calibrate the int8 ranges.
+    """
+    exported = inference_model(model, tasks)
+    chosen = np.random.default_rng(0).permutation(len(calibration_x))[:CALIBRATION_HITS]
+    return to_tflite(exported), to_tflite(exported, calibration_x[chosen])
 
 
 def export_hits_bundle(
@@ -42,26 +68,24 @@ def export_hits_bundle(
     check_y: dict[str, np.ndarray],
     out: Path,
     training_summary: dict[str, Any],
+    family: str,
     float_out: Path | None = None,
     max_disagreement: float = MAX_DISAGREEMENT,
 ) -> tuple[Bundle, dict[str, Any]]:
     """Convert to float and int8 TFLite, compare them on held-out hits, write the int8 bundle.
 
     Args:
-        model: the trained model (any extra heads are dropped).
+        model: the trained model (training aids are dropped).
         calibration_x: training features, float32 [n, n_bands, 6], for int8 calibration.
         check_x, check_y: held-out features and class indices per task.
         out: the bundle folder to write.
+        family: "cnn" or "vae", recorded in the manifest.
         float_out: where to keep the float .tflite for reference (not shipped), or None.
 
     Raises:
         ExportError: int8 and float disagree on more than max_disagreement of check_x.
     """
-    exported = inference_model(model, tasks)
-    float_bytes = to_tflite(exported)
-    rng = np.random.default_rng(0)
-    chosen = rng.permutation(len(calibration_x))[:CALIBRATION_HITS]
-    int8_bytes = to_tflite(exported, calibration_x[chosen])
+    float_bytes, int8_bytes = convert_hits_model(model, tasks, calibration_x)
     float_model, int8_model = load_tflite(float_bytes), load_tflite(int8_bytes)
     float_outputs = float_model.run_many(**{INPUT_NAME: check_x})
     int8_outputs = int8_model.run_many(**{INPUT_NAME: check_x})
@@ -73,11 +97,11 @@ def export_hits_bundle(
         "embedding_max_abs_error": float(
             np.max(np.abs(float_outputs[EMBEDDING] - int8_outputs[EMBEDDING]))
         ),
-        "float": {
-            t: classification_report(check_y[t], float_outputs[t], class_names[t]) for t in tasks
-        },
-        "int8": {
-            t: classification_report(check_y[t], int8_outputs[t], class_names[t]) for t in tasks
+        **{
+            variant: {
+                t: classification_report(check_y[t], outputs[t], class_names[t]) for t in tasks
+            }
+            for variant, outputs in (("float", float_outputs), ("int8", int8_outputs))
         },
     }
     if float_out is not None:
@@ -94,8 +118,85 @@ def export_hits_bundle(
         "embedding_dims": EMBEDDING_DIMS,
         "tensors": {"input": INPUT_NAME, "outputs": [*tasks, EMBEDDING]},
         "quantization": quantization_summary(int8_model),
-        "parameters": int(exported.count_params()),
+        "model": {
+            "family": family,
+            "parameters": int(inference_model(model, tasks).count_params()),
+        },
         "metrics": metrics,
         "training": training_summary,
     }
     return write_bundle(out, int8_bytes, manifest), metrics
+
+
+def save_for_export(
+    run_dir: Path,
+    model: keras.Model,
+    description: dict[str, Any],
+    calibration_x: np.ndarray,
+    check_x: np.ndarray,
+    check_y: dict[str, np.ndarray],
+) -> None:
+    """Leave in run_dir what export_run needs (RUN_FILES).
+
+    Args:
+        description: tasks, classes, features (FeatureConfig.to_dict()), family, training.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(run_dir / "model.keras")
+    (run_dir / "run.json").write_text(json.dumps(description, indent=2) + "\n")
+    chosen = np.random.default_rng(0).permutation(len(calibration_x))[:CALIBRATION_HITS]
+    np.savez(
+        run_dir / "export.npz",
+        calibration_x=calibration_x[chosen],
+        check_x=check_x,
+        **{f"check_y.{task}": labels for task, labels in check_y.items()},
+    )
+
+
+def export_run(run_dir: Path, out: Path) -> tuple[Bundle, dict[str, Any]]:
+    """export_hits_bundle from what a training run saved (save_for_export).
+
+    Raises:
+        BundleError: run_dir lacks one of RUN_FILES.
+        ExportError: int8 disagrees with float (as export_hits_bundle).
+    """
+    run_dir = Path(run_dir)
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise BundleError(f"{run_dir / missing[0]}: missing (not a training run folder?)")
+    description = json.loads((run_dir / "run.json").read_text())
+    model = keras.models.load_model(
+        run_dir / "model.keras", custom_objects={"PosteriorSample": PosteriorSample}, compile=False
+    )
+    tasks = tuple(description["tasks"])
+    with np.load(run_dir / "export.npz") as saved:
+        calibration_x, check_x = saved["calibration_x"], saved["check_x"]
+        check_y = {task: saved[f"check_y.{task}"] for task in tasks}
+    return export_hits_bundle(
+        model,
+        tasks,
+        {task: tuple(names) for task, names in description["classes"].items()},
+        FeatureConfig(**description["features"]),
+        calibration_x,
+        check_x,
+        check_y,
+        out,
+        description["training"],
+        description["family"],
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``export-hits`` subcommand's options."""
+    parser.add_argument("--run", type=Path, required=True, help="a training run folder")
+    parser.add_argument("--bundle", type=Path, required=True, help="bundle folder to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``export-hits`` subcommand."""
+    bundle, metrics = export_run(args.run, args.bundle)
+    print(
+        f"export-hits: {bundle.path} written; int8 disagrees with float on "
+        f"{metrics['int8_float_disagreement']:.1%} of {metrics['held_out_hits']} held-out hits"
+    )
+    return 0

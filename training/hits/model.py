@@ -1,42 +1,149 @@
-"""Hit model architectures (Keras): a 1-D CNN over frequency with sensors as channels.
+"""Hit model architectures (Keras): what the two families share, and the 1-D CNN ("PercCNN").
 
 After Martelloni et al., "Real-time percussive technique recognition and embedding learning for
-the acoustic guitar" (ISMIR 2023): three Conv1D + MaxPool stages over the log band spectrum of
-the first 10 ms, a small dense trunk, a 2-D embedding and one softmax head per task.
+the acoustic guitar" (ISMIR 2023). Both families read the log band spectrum of the first 10 ms
+(firmware.features.hit_features, float32 [n_bands, channels]) through the same input stage and
+convolutional encoder: three Conv1D + MaxPool stages over frequency with sensors as channels,
+then a small dense trunk. They differ in how the 2-D embedding is made (training/hits/vae.py for
+the VAE). Every model names its outputs after its tasks, plus EMBEDDING, so that one export path
+(inference_model) serves both.
 
-What is learned explicitly and what implicitly:
+The input stage:
+- level normalisation (optional, on by default): each hit's mean log level over bands and piezo
+  channels is subtracted from the piezo channels (the pickup's own mean from the pickup), so
+  the convolutions see spectral *shape* and inter-sensor differences, never the absolute level,
+  which differs between kits, preamps and players by tens of dB. Optionally the removed level
+  enters the dense trunk as one scalar, so that what depends on loudness (dynamics) can still
+  be learned from it, separately from timbre;
+- standardisation per band and channel with statistics of the training split, baked into the
+  model: the firmware feeds raw features.
+
+The CNN (what is learned explicitly and what implicitly):
 - the first task (the hand part, for the guitar) is classified *from the 2-D embedding*: the
   plane is forced to hold its classes in separate regions, so a player can read it and map it
   to sound;
 - a linear dynamics read-out from the same embedding (trained on the DSP-measured velocity)
-  makes one direction of the plane order hits by how hard they were played: within a region,
-  position along that direction is dynamics; what is left is nuance the network found itself;
+  makes one direction of the plane order hits by how hard they were played; what is left is
+  nuance the network found itself;
 - the other tasks (location) are classified from the trunk: they depend on per-sensor levels,
   which the embedding need not show.
 The dynamics head is a training aid and is not exported.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
+from keras import ops
 
 from firmware.hit_model import EMBEDDING_DIMS, INPUT_NAME
+from firmware.layout import N_PIEZOS
 
 EMBEDDING = "embedding"
 DYNAMICS = "dynamics"
+FAMILIES = ("cnn", "vae")
 
 
 @dataclass(frozen=True)
-class CnnConfig:
-    """Size and regularisation of the CNN."""
+class EncoderConfig:
+    """Input stage, convolutional encoder and trunk, shared by both families."""
 
     filters: tuple[int, ...] = (16, 24, 32)
     kernel_sizes: tuple[int, ...] = (5, 3, 3)
     dense_units: int = 48
     dropout: float = 0.2
-    dynamics_weight: float = 0.5
-    """Weight of the embedding's dynamics read-out loss relative to each classification loss."""
+    level_norm: bool = True
+    """Subtract each hit's mean log level (over bands and piezos) before the convolutions."""
+    level_input: bool = True
+    """With level_norm: feed the removed level to the dense trunk as one more input."""
+
+    def __post_init__(self) -> None:
+        if len(self.filters) != len(self.kernel_sizes):
+            raise ValueError("filters and kernel_sizes must have the same length")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def remove_level(features: np.ndarray) -> np.ndarray:
+    """Features float32 [n, n_bands, channels] less each hit's mean log level over bands and
+    piezo channels (piezos) and each other channel's own mean over bands: what the input stage
+    does, in numpy, for statistics taken outside the model."""
+    piezos, others = features[:, :, :N_PIEZOS], features[:, :, N_PIEZOS:]
+    return np.concatenate(
+        [
+            piezos - piezos.mean(axis=(1, 2), keepdims=True),
+            others - others.mean(axis=1, keepdims=True),
+        ],
+        axis=2,
+    )
+
+
+def normalisation_stats(
+    features: np.ndarray, config: EncoderConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation per band and channel, float32 [n_bands, channels] each, of
+    the training features as the standardisation layer will see them (level removed if the
+    config removes it). A constant channel (a silent pickup) gets a unit deviation."""
+    if config.level_norm:
+        features = remove_level(features)
+    std = features.std(axis=0)
+    return features.mean(axis=0), np.where(std > 1e-3, std, 1.0).astype(np.float32)
+
+
+def input_stage(
+    inputs: keras.KerasTensor, mean: np.ndarray, std: np.ndarray, config: EncoderConfig
+) -> tuple[keras.KerasTensor, keras.KerasTensor | None]:
+    """Level removal and standardisation of the raw features.
+
+    Returns:
+        (standardised features [batch, n_bands, channels], the removed piezo level
+        [batch, 1] for the trunk, or None).
+    """
+    x, level = inputs, None
+    if config.level_norm:
+        piezos, others = inputs[:, :, :N_PIEZOS], inputs[:, :, N_PIEZOS:]
+        piezo_level = ops.mean(piezos, axis=(1, 2), keepdims=True)
+        others_level = ops.mean(others, axis=1, keepdims=True)
+        x = ops.concatenate([piezos - piezo_level, others - others_level], axis=2)
+        if config.level_input:
+            level = ops.reshape(piezo_level, (-1, 1))
+    x = keras.layers.Normalization(
+        axis=(1, 2), mean=mean, variance=np.square(std), name="standardise"
+    )(x)
+    return x, level
+
+
+def encoder(
+    x: keras.KerasTensor, level: keras.KerasTensor | None, config: EncoderConfig
+) -> keras.KerasTensor:
+    """Conv1D + MaxPool stages over frequency, then the dense trunk [batch, dense_units]."""
+    for filters, kernel_size in zip(config.filters, config.kernel_sizes, strict=True):
+        x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling1D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(config.dropout)(x)
+    if level is not None:
+        x = keras.layers.Concatenate()([x, level])
+    return keras.layers.Dense(config.dense_units, activation="relu", name="trunk")(x)
+
+
+def task_heads(
+    tasks: dict[str, int], embedding: keras.KerasTensor, trunk: keras.KerasTensor
+) -> dict[str, keras.KerasTensor]:
+    """One softmax per task: the first reads the embedding, the others the trunk."""
+    return {
+        task: keras.layers.Dense(n_classes, activation="softmax", name=task)(
+            embedding if i == 0 else trunk
+        )
+        for i, (task, n_classes) in enumerate(tasks.items())
+    }
+
+
+@dataclass(frozen=True)
+class CnnConfig:
+    """The CNN family: the encoder and nothing else of its own (its losses: LossConfig)."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
 
 def build_cnn(
@@ -46,50 +153,27 @@ def build_cnn(
     feature_std: np.ndarray,
     config: CnnConfig = CnnConfig(),
 ) -> keras.Model:
-    """The trainable model: one softmax output per task and the dynamics read-out (the
+    """The trainable CNN: one softmax output per task and the dynamics read-out (the
     embedding is the layer named EMBEDDING, exported by inference_model).
 
     Args:
         input_shape: (n_bands, n_channels) of the features.
         tasks: task name -> number of classes; the first is read from the embedding.
-        feature_mean, feature_std: per band and channel, float32 [n_bands, n_channels], from
-            the training split only; baked into the model so the firmware feeds raw features.
+        feature_mean, feature_std: float32 [n_bands, n_channels], from normalisation_stats
+            of the training split only.
     """
     inputs = keras.Input(input_shape, name=INPUT_NAME)
-    x = keras.layers.Normalization(axis=(1, 2), mean=feature_mean, variance=np.square(feature_std))(
-        inputs
-    )
-    for filters, kernel_size in zip(config.filters, config.kernel_sizes, strict=True):
-        x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu")(x)
-        x = keras.layers.MaxPooling1D(2)(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(config.dropout)(x)
-    trunk = keras.layers.Dense(config.dense_units, activation="relu", name="trunk")(x)
+    x, level = input_stage(inputs, feature_mean, feature_std, config.encoder)
+    trunk = encoder(x, level, config.encoder)
     embedding = keras.layers.Dense(EMBEDDING_DIMS, name=EMBEDDING)(trunk)
     outputs = {DYNAMICS: keras.layers.Dense(1, name=DYNAMICS)(embedding)}
-    for i, (task, n_classes) in enumerate(tasks.items()):
-        source = embedding if i == 0 else trunk
-        outputs[task] = keras.layers.Dense(n_classes, activation="softmax", name=task)(source)
+    outputs |= task_heads(tasks, embedding, trunk)
     return keras.Model(inputs, outputs, name="perc_cnn")
 
 
-def compile_classifier(
-    model: keras.Model, tasks: tuple[str, ...], learning_rate: float, dynamics_weight: float
-) -> None:
-    """Cross-entropy per task, MSE of the dynamics read-out; no loss on the embedding itself
-    (it is shaped by the heads that read it)."""
-    losses = {task: keras.losses.SparseCategoricalCrossentropy() for task in tasks}
-    weights = {task: 1.0 for task in tasks}
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss={**losses, DYNAMICS: keras.losses.MeanSquaredError()},
-        loss_weights={**weights, DYNAMICS: dynamics_weight},
-        metrics={task: ["accuracy"] for task in tasks},
-    )
-
-
 def inference_model(model: keras.Model, tasks: tuple[str, ...]) -> keras.Model:
-    """The exported part: features in; one probability vector per task and the embedding out."""
+    """The exported part of either family: features in; one probability vector per task and
+    the embedding out (training aids such as dynamics or the VAE's decoder are dropped)."""
     return keras.Model(
         model.inputs,
         {name: model.get_layer(name).output for name in (*tasks, EMBEDDING)},

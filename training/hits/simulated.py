@@ -9,6 +9,7 @@ windows placed exactly as the board will place them, detector error included.
 import hashlib
 import json
 import logging
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from training.simulator.session import SessionConfig, simulate_session
 log = logging.getLogger(__name__)
 
 TASKS = {"hand": HAND_PARTS, "location": LOCATIONS}
+WORKERS = os.cpu_count() or 1
+"""Sessions are simulated in parallel, one process per core."""
 MATCH_TOLERANCE_MS = 2.0
 """A ground-truth hit keeps a detection within this distance (the F-measure's tolerance)."""
 
@@ -69,7 +72,7 @@ def simulate_split(
     features: FeatureConfig,
     detector: DetectorConfig,
     context: ContextConfig,
-    workers: int = 2,
+    workers: int = WORKERS,
 ) -> tuple[HitDataset, dict[str, int]]:
     """Simulate every (player, instrument) session of a split and cut its detected hits.
 
@@ -134,11 +137,13 @@ def cached_split(
     name: str,
     split: SimulatedSplit,
     features: FeatureConfig,
-    detector: DetectorConfig,
     cache_dir: Path,
-    workers: int = 2,
+    detector: DetectorConfig | None = None,
+    workers: int = WORKERS,
 ) -> tuple[HitDataset, dict[str, int]]:
-    """simulate_split, cached in cache_dir under a hash of everything that shapes the data."""
+    """simulate_split, cached in cache_dir under a hash of everything that shapes the data
+    (detector: the firmware's default DetectorConfig when None)."""
+    detector = DetectorConfig() if detector is None else detector
     key = json.dumps(
         [asdict(split), features.to_dict(), asdict(detector), _simulator_digest()], sort_keys=True
     )

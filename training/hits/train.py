@@ -1,10 +1,14 @@
-"""Training a hit classifier on a HitDataset: fresh DSP augmentation every epoch, early stop.
+"""Training a hit model of either family on a HitDataset: fresh DSP augmentation every epoch,
+class-balanced sampling and mixup on request, early stopping on the validation split.
 
 Features are computed by firmware.features.hit_features from windows cut by the firmware's own
-cut_window, so the network sees in training exactly what the board will show it.
+cut_window, so the network sees in training exactly what the board will show it. A
+tf.distribute strategy (training/hits/distribute.py) may be given: the model is then built and
+trained under it, each batch split across its replicas.
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import keras
@@ -14,30 +18,51 @@ from tqdm import tqdm
 from firmware.features import FeatureConfig, hit_features
 from training.data.augment import AugmentConfig, augment, jitter_shifts
 from training.data.dataset import UNLABELLED, DatasetError, HitDataset, cut_windows
-from training.hits.model import DYNAMICS, CnnConfig, build_cnn, compile_classifier
+from training.hits.losses import LossConfig, compile_model
+from training.hits.model import DYNAMICS, FAMILIES, CnnConfig, build_cnn, normalisation_stats
+from training.hits.vae import KL, RECONSTRUCTION, VaeConfig, build_vae
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings of one training run."""
+    """Everything one training run depends on besides its data."""
 
+    family: str = "cnn"
+    """"cnn" (PercCNN) or "vae" (PercVAE)."""
     epochs: int = 40
     batch_size: int = 64
+    """Global batch: split across replicas under a distribution strategy."""
     learning_rate: float = 3e-3
     patience: int = 8
-    """Epochs without a better validation loss before stopping (best weights are kept)."""
+    """Epochs without a lower validation classification loss before stopping (the best
+    weights are kept)."""
     seed: int = 0
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
-    """None trains on the clean windows."""
+    """Fresh DSP augmentation of every hit every epoch; None trains on the clean windows."""
+    balanced: bool = False
+    """Draw each epoch's hits with equal probability per class of the first task."""
+    mixup_alpha: float = 0.0
+    """Mix pairs of hits' features and targets with a Beta(alpha, alpha) weight; 0: off."""
     cnn: CnnConfig = field(default_factory=CnnConfig)
+    vae: VaeConfig = field(default_factory=VaeConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if self.mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
 
 
 @dataclass
 class TrainResult:
     model: keras.Model
-    """The trained model with every head (dynamics included); see model.inference_model."""
+    """The trained model with every output (training aids included); see
+    model.inference_model."""
     tasks: tuple[str, ...]
     history: dict[str, list[float]]
     best_epoch: int
@@ -59,15 +84,126 @@ def dataset_features(
     return hit_features(windows, features)
 
 
-def training_targets(dataset: HitDataset, tasks: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Targets per output: class indices per task and the measured velocity for dynamics."""
+def training_targets(
+    dataset: HitDataset, tasks: tuple[str, ...], output_names: list[str]
+) -> dict[str, np.ndarray]:
+    """Targets per model output, float32 [n, ...]: one-hot classes per task, the measured
+    velocity for the dynamics read-out, zeros for outputs that are losses themselves.
+
+    Raises:
+        DatasetError: a task with unlabelled hits (subset them out first).
+    """
+    targets = {}
     for task in tasks:
-        unlabelled = int(np.sum(dataset.labels[task] == UNLABELLED))
+        labels = dataset.labels[task]
+        unlabelled = int(np.sum(labels == UNLABELLED))
         if unlabelled:
             raise DatasetError(f"task '{task}': {unlabelled} hits have no label; subset them out")
-    targets = {task: dataset.labels[task] for task in tasks}
-    targets[DYNAMICS] = dataset.velocity[:, None]
+        targets[task] = np.eye(len(dataset.tasks[task]), dtype=np.float32)[labels]
+    for name in output_names:
+        if name == DYNAMICS:
+            targets[name] = dataset.velocity[:, None].astype(np.float32)
+        elif name in (RECONSTRUCTION, KL):
+            targets[name] = np.zeros((len(dataset), 1), dtype=np.float32)
     return targets
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """One epoch of training batches, drawn afresh after every epoch: augmentation, then
+    class-balanced or plain shuffled order, then mixup."""
+
+    def __init__(
+        self,
+        dataset: HitDataset,
+        features: FeatureConfig,
+        targets: dict[str, np.ndarray],
+        config: TrainConfig,
+        balance_labels: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__()
+        self.dataset, self.features, self.targets = dataset, features, targets
+        self.config, self.rng = config, rng
+        counts = np.bincount(balance_labels)
+        weights = 1.0 / counts[balance_labels]
+        self.balance_p = weights / weights.sum()
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.config.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        chosen = slice(index * self.config.batch_size, (index + 1) * self.config.batch_size)
+        return self.x[chosen], {name: y[chosen] for name, y in self.y.items()}
+
+    def on_epoch_end(self) -> None:
+        n, rng = len(self.dataset), self.rng
+        x = dataset_features(self.dataset, self.features, rng, self.config.augment)
+        order = rng.choice(n, n, p=self.balance_p) if self.config.balanced else rng.permutation(n)
+        self.x, self.y = x[order], {name: y[order] for name, y in self.targets.items()}
+        if self.config.mixup_alpha > 0:
+            weight = rng.beta(self.config.mixup_alpha, self.config.mixup_alpha, n)
+            weight = weight.astype(np.float32)[:, None]
+            partner = rng.permutation(n)
+            self.x = _mix(self.x, partner, weight[:, :, None])
+            self.y = {name: _mix(y, partner, weight) for name, y in self.y.items()}
+
+
+def _mix(values: np.ndarray, partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return weight * values + (1.0 - weight) * values[partner]
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Early stopping on the summed validation loss of the classification tasks (the
+    auxiliary losses are aids, not the goal); the best epoch's weights are restored at the
+    end, whether it stopped early or not."""
+
+    def __init__(self, tasks: tuple[str, ...], patience: int) -> None:
+        super().__init__()
+        self.tasks, self.patience = tasks, patience
+        self.best_loss, self.best_epoch, self.best_weights = np.inf, 0, None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = sum((logs or {})[f"val_{task}_loss"] for task in self.tasks)
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            self.best_weights = self.model.get_weights()
+        elif epoch - self.best_epoch >= self.patience:
+            log.info("early stop at epoch %d, best %d", epoch, self.best_epoch)
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class Progress(keras.callbacks.Callback):
+    """One tqdm bar over epochs, with the validation loss and accuracy per task."""
+
+    def __init__(self, tasks: tuple[str, ...], epochs: int, enabled: bool) -> None:
+        super().__init__()
+        self.tasks = tasks
+        self.bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not enabled)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        shown = {t: f"{logs.get(f'val_{t}_accuracy', np.nan):.3f}" for t in self.tasks}
+        self.bar.set_postfix(val_loss=f"{logs.get('val_loss', np.nan):.3f}", **shown)
+        self.bar.update()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.bar.close()
+
+
+def build_model(
+    config: TrainConfig, clean_features: np.ndarray, class_counts: dict[str, int]
+) -> keras.Model:
+    """A fresh model of config.family, standardised with clean_features' statistics."""
+    encoder_config = config.cnn.encoder if config.family == "cnn" else config.vae.encoder
+    mean, std = normalisation_stats(clean_features, encoder_config)
+    builder = build_cnn if config.family == "cnn" else build_vae
+    family_config = config.cnn if config.family == "cnn" else config.vae
+    return builder(clean_features.shape[1:], class_counts, mean, std, family_config)
 
 
 def train_classifier(
@@ -77,47 +213,46 @@ def train_classifier(
     features: FeatureConfig,
     config: TrainConfig = TrainConfig(),
     progress: bool = True,
+    strategy=None,
 ) -> TrainResult:
-    """Train a CNN on train, early-stopping on validation loss (never on test data)."""
+    """Train a model on train, early-stopping on validation (never on test data).
+
+    Args:
+        tasks: the dataset tasks to learn, in output order; the first is read from the
+            embedding (and drives class-balanced sampling).
+        strategy: a tf.distribute.Strategy to build and train under, or None.
+    """
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     clean_train = dataset_features(train, features)
-    validation_x = dataset_features(validation, features)
-    train_y = training_targets(train, tasks)
-    validation_y = training_targets(validation, tasks)
-    model = build_cnn(
-        clean_train.shape[1:],
-        {task: len(train.tasks[task]) for task in tasks},
-        clean_train.mean(axis=0),
-        clean_train.std(axis=0) + 1e-3,
-        config.cnn,
+    class_counts = {task: len(train.tasks[task]) for task in tasks}
+    if strategy is None:
+        model = build_model(config, clean_train, class_counts)
+        compile_model(model, tasks, config.learning_rate, config.losses)
+    else:
+        with strategy.scope():
+            model = build_model(config, clean_train, class_counts)
+            compile_model(model, tasks, config.learning_rate, config.losses)
+    batches = EpochBatches(
+        train,
+        features,
+        training_targets(train, tasks, model.output_names),
+        config,
+        train.labels[tasks[0]],
+        rng,
     )
-    compile_classifier(model, tasks, config.learning_rate, config.cnn.dynamics_weight)
-    history: dict[str, list[float]] = {}
-    best_loss, best_epoch, best_weights = np.inf, 0, model.get_weights()
-    epochs = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress)
-    for epoch in epochs:
-        train_x = (
-            dataset_features(train, features, rng, config.augment)
-            if config.augment
-            else clean_train
-        )
-        fit = model.fit(
-            train_x, train_y, batch_size=config.batch_size, epochs=1, verbose=0, shuffle=True
-        )
-        scores = model.evaluate(validation_x, validation_y, verbose=0, return_dict=True)
-        for name, values in fit.history.items():
-            history.setdefault(name, []).append(float(values[-1]))
-        for name, value in scores.items():
-            history.setdefault(f"val_{name}", []).append(float(value))
-        accuracy = {task: scores.get(f"{task}_accuracy", np.nan) for task in tasks}
-        epochs.set_postfix(
-            loss=f"{scores['loss']:.3f}", **{t: f"{a:.3f}" for t, a in accuracy.items()}
-        )
-        if scores["loss"] < best_loss:
-            best_loss, best_epoch, best_weights = scores["loss"], epoch, model.get_weights()
-        elif epoch - best_epoch >= config.patience:
-            log.info("early stop at epoch %d, best %d", epoch, best_epoch)
-            break
-    model.set_weights(best_weights)
-    return TrainResult(model=model, tasks=tasks, history=history, best_epoch=best_epoch)
+    validation_data = (
+        dataset_features(validation, features),
+        training_targets(validation, tasks, model.output_names),
+    )
+    best = BestWeights(tasks, config.patience)
+    fit = model.fit(
+        batches,
+        epochs=config.epochs,
+        validation_data=validation_data,
+        validation_batch_size=max(config.batch_size, 256),
+        callbacks=[best, Progress(tasks, config.epochs, progress)],
+        verbose=0,
+    )
+    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    return TrainResult(model=model, tasks=tasks, history=history, best_epoch=best.best_epoch)
