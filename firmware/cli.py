@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     stop.install()
     args = build_parser().parse_args(argv)
-    with _logging(quiet=getattr(args, "quiet", False)):
+    with logging_to_queue(quiet=getattr(args, "quiet", False)):
         try:
             if args.command == "boards":
                 return board_main([])
@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace, stop) -> int:
 
 
 @contextmanager
-def _logging(quiet: bool) -> Iterator[None]:
+def logging_to_queue(quiet: bool) -> Iterator[None]:
     """Route all logging through a queue to a listener thread (stderr; gestures on stdout)."""
     records: queue.SimpleQueue = queue.SimpleQueue()
     to_stderr = logging.StreamHandler(sys.stderr)

@@ -175,10 +175,14 @@ class Engine:
 
     def run(self) -> EngineStats:
         """The loop: read, process, repeat; returns when the source ends or stop() is called."""
+        xruns = self.source.xruns
         while not self._stopping:
             frames = self.source.read(self._block)
             if frames <= 0:
                 break
+            if self.source.xruns != xruns and self.hit_path is not None:
+                xruns = self.source.xruns
+                self.hit_path.mark_discontinuity()
             started_ns = time.perf_counter_ns()
             self.process_period(self._block[:frames])
             self.times.add(time.perf_counter_ns() - started_ns)
@@ -252,6 +256,7 @@ class Engine:
             "hits": self.stats.gestures,
             "latency_ms": round(self.stats.last_latency_ms, 3),
             "controls": self.stats.controls,
+            "masked_onsets": self.hit_path.masked_onsets if self.hit_path is not None else 0,
             "controls_rejected": self.controls.rejected if self.controls is not None else 0,
             "osc_dropped": self.osc.dropped if self.osc is not None else 0,
             "osc_errors": self.osc.errors if self.osc is not None else 0,

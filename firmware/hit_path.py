@@ -17,6 +17,11 @@ from firmware.layout import N_CHANNELS, PIEZO_CHANNELS
 from firmware.onset import HitDetector
 from firmware.ring import SampleRing
 
+DISCONTINUITY_MASK_MS = (2.0, 10.0)
+"""Onsets this long before and after an input discontinuity are not hits: the detector's
+look-back reaches 2 ms before the step, and its confirmation and the step's ringing last less
+than 10 ms after it."""
+
 
 class HitPath:
     """Turns periods of 6-channel input into gestures."""
@@ -38,12 +43,19 @@ class HitPath:
         self.ring = SampleRing(_power_of_two_at_least(history + 2 * max_block_frames), N_CHANNELS)
         self._window = np.zeros((feature_config.window_samples, N_CHANNELS), np.float32)
         self._pending: deque[int] = deque()
+        self._mask = (0, 0)
         self.hits = 0
+        self.masked_onsets = 0
+        """Onsets dropped because they fell at a discontinuity of the input (an xrun)."""
 
     def process(self, block: np.ndarray) -> list[Gesture]:
         """Feed one period, float32 [frames, 6]; returns the gestures completed by it."""
         self.ring.write(block)
-        self._pending.extend(self.detector.process(block))
+        for onset in self.detector.process(block):
+            if self._mask[0] <= onset < self._mask[1]:
+                self.masked_onsets += 1
+            else:
+                self._pending.append(onset)
         gestures: list[Gesture] = []
         window_samples = self.feature_config.window_samples
         while self._pending:
@@ -52,6 +64,13 @@ class HitPath:
                 break
             gestures.append(self._classify(self._pending.popleft(), start))
         return gestures
+
+    def mark_discontinuity(self) -> None:
+        """The input jumps before the next block (frames were lost to an overrun): the step
+        sounds like a click to the detector, so onsets found around it are dropped."""
+        seam = self.ring.written
+        before, after = (round(ms * 1e-3 * self.sample_rate_hz) for ms in DISCONTINUITY_MASK_MS)
+        self._mask = (seam - before, seam + after)
 
     def replace_model(self, model: HitModel) -> None:
         """Take over a new model (from any thread): one reference swap, atomic in CPython;

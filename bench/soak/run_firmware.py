@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:split])
     run_args = cli.build_parser().parse_args(argv[split + 1 :])
-    with cli._logging(quiet=run_args.quiet):
+    with cli.logging_to_queue(quiet=run_args.quiet):
         try:
             settings = cli.settings_from_args(run_args)
             app.run(settings, stop, open_source(args, settings))
