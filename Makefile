@@ -11,7 +11,7 @@ OSC ?= 127.0.0.1:9000
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run test lint format bench hit-model demo bank drumkits \
-	board-arm64-test flash clean
+	soak board-arm64-test flash clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -66,6 +66,9 @@ drumkits: $(VENV)/.dev ## Build the hydrogen drum-kit dataset (build/data/drumki
 
 bench: $(VENV)/.dev ## Measure everything (make bench ONLY="onsets io" for some); writes docs/BENCHMARKS.md
 	$(PY) -m bench $(ONLY)
+
+soak: $(VENV)/.dev ## Two hours of audio through the firmware with injected faults (~6 min)
+	$(PY) -m bench soak
 
 board-arm64-test: ## Prove the board install on arm64 (debootstrap + qemu, as root; ~11 min first run)
 	board/arm64-test.sh
