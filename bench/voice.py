@@ -190,6 +190,42 @@ def quality(slots: list[int]) -> dict:
     return table
 
 
+def level_error_sensitivity(sequences: int = 30, errors: tuple = (0.01, 0.03)) -> dict:
+    """What the 30 dB goal asks of a model: middle SNR of each patch's true levels with a
+    random relative error (normal, per operator, constant over each held-out sequence)."""
+    import dataclasses
+
+    from training.voice.cli import DataConfig, splits
+    from training.voice.evaluate import block_energies, segment_masks, snr_db
+
+    test = splits(DataConfig(), PitchConfig(), PhraseConfig(), progress=False)["test"]
+    end = int(test.offsets[sequences])
+    part = dataclasses.replace(
+        test,
+        inputs=test.inputs[:end],
+        f0_hz=test.f0_hz[:end],
+        offsets=test.offsets[: sequences + 1],
+        phrase_of=test.phrase_of[:sequences],
+        first_frame=test.first_frame[:sequences],
+    )
+    middle = segment_masks(part, SAMPLE_RATE_HZ / HOP_SAMPLES)["middle"]
+    table = {}
+    for patch in read_syx(REPO_ROOT / BANK)[:7]:
+        targets = part.targets(patch, SAMPLE_RATE_HZ / HOP_SAMPLES)
+        row = {}
+        for error in errors:
+            rng = np.random.default_rng(0)
+            levels = targets.copy()
+            for index in range(part.n_sequences):
+                levels[part.rows(index)] *= (1 + error * rng.standard_normal(6)).astype(np.float32)
+            true, difference = block_energies(
+                patch, part, levels, targets, SAMPLE_RATE_HZ, HOP_SAMPLES
+            )
+            row[f"{error:.0%}"] = snr_db(float(true[middle].sum()), float(difference[middle].sum()))
+        table[patch.display_name] = row
+    return table
+
+
 def measure() -> dict:
     slots = shipped_slots()
     results: dict = {"machine": machine(), "shipped_slots": slots}
@@ -205,6 +241,7 @@ def measure() -> dict:
     results["pipeline_delay"] = pipeline_delay_ms(probe, processing_us)
     results["onset_delays"] = onset_delays_ms(probe)
     results["quality"] = quality(slots)
+    results["sensitivity"] = level_error_sensitivity()
     results["pitch_config"] = PitchConfig().__dict__
     return results
 
@@ -271,6 +308,20 @@ def report(results: dict) -> str:
             f"| {s['middle']['snr_db']:.1f} dB | {s['end']['snr_db']:.1f} dB "
             f"| {q['quantization']}, {q['model_bytes'] / 1024:.0f} KiB | {q['parameters']} |"
         )
+    sensitivity = results["sensitivity"]
+    errors = list(next(iter(sensitivity.values())))
+    lines += [
+        "",
+        "What the goal asks: middle SNR of each patch's own levels with a random relative "
+        "error per operator (constant over each of 30 held-out sequences):",
+        "",
+        "| patch | " + " | ".join(f"{e} level error" for e in errors) + " |",
+        "| --- | " + " | ".join("---" for _ in errors) + " |",
+    ]
+    lines += [
+        f"| {name} | " + " | ".join(f"{row[e]:.1f} dB" for e in errors) + " |"
+        for name, row in sensitivity.items()
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from firmware.config import from_table
-from firmware.dx7 import algorithm, read_syx
+from firmware.dx7 import algorithm, format_bank, read_syx
 from firmware.dx7.synth import frequency_ratio
 from firmware.errors import BundleError, ConfigError
 from firmware.layout import SAMPLE_RATE_HZ
@@ -230,15 +230,25 @@ def wait_for(condition, path: VoicePath, seconds: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-@pytest.mark.skipif(len(HARMONIC) < 2, reason="needs two shipped harmonic patches")
-def test_patch_switch_is_loaded_off_the_audio_path_and_swapped_between_periods() -> None:
+@pytest.mark.skipif(not HARMONIC, reason="needs a shipped harmonic patch")
+def test_patch_switch_is_loaded_off_the_audio_path_and_swapped_between_periods(
+    tmp_path: Path,
+) -> None:
     first, second = HARMONIC[0], HARMONIC[-1]
-    path = make_path(first)
+    # a bank of its own: the two patches in slots 1 and 2 (the same one twice if only one
+    # ships), each slot finding its bundle by the rule
+    bank = tmp_path / "bank.syx"
+    bank.write_bytes(format_bank([PATCHES[first - 1], PATCHES[second - 1]]))
+    rule = str(tmp_path / "voice-{slot}")
+    for slot, shipped in ((1, first), (2, second)):
+        source = bundle_folder(RULE, shipped, PATCHES[shipped - 1])
+        shutil.copytree(source, tmp_path / f"voice-{slot}")
+    path = make_path(1, bank=str(bank), bundles=rule)
     before = run(path, tone(220.0, 0.5))
     started = time.perf_counter()
-    path.set_patch(second)
+    path.set_patch(2)
     assert time.perf_counter() - started < 0.01, "set_patch must not load in the caller"
-    wait_for(lambda: path.slot == second, path)
+    wait_for(lambda: path.slot == 2, path)
     after = run(path, tone(220.0, 0.5))
     status = path.status()
     path.close()
