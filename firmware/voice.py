@@ -75,8 +75,9 @@ class VoiceConfig:
     """Play the voice; off, the path writes silence and skips all work."""
     bank: str = "firmware/patches/hitar.syx"
     """DX7 SysEx bank (32 voices) or single-voice dump."""
-    patch: int = 1
-    """Slot in the bank, 1..32."""
+    patch: int = 7
+    """Slot in the bank, 1..32; the default, HITAR ORGN, is the project bank's voice whose
+    model reaches the quality goal (docs/FM_VOICE.md lists which do)."""
     bundles: str = "deploy/bundles/voice-{slot}-{name}"
     """Voice bundle folder of a slot: {slot} is the slot number, {name} the patch name in lower
     case with dashes ("hitar-ep")."""

@@ -133,7 +133,7 @@ def test_corrupt_or_missing_bundle_is_a_one_line_error_at_start(tmp_path: Path) 
 
 @pytest.mark.parametrize("slot", HARMONIC)
 def test_voice_plays_at_the_carrier_ratio_times_the_pickup_pitch(slot: int) -> None:
-    for f0_hz in (110.0, 330.0):
+    for f0_hz in (196.0, 330.0):  # the output fundamental stays inside the tracker range
         path = make_path(slot)
         out = run(path, tone(f0_hz, 0.6))
         path.close()

@@ -26,14 +26,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+import firmware.pitch as pitch_module
+import training.voice.phrases as phrases_module
 from firmware.dx7 import NoteEvent, Patch, operator_levels
 from firmware.pitch import PitchConfig, normalised_pitch, track
 from training.voice.phrases import PhraseConfig, make_phrase, pickup_signal
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
-"""Bump when phrases or tracking change in a way the cache key does not show."""
+CACHE_SOURCES = (pitch_module.__file__, phrases_module.__file__, __file__)
+"""A cached set is keyed by these files' bytes too: a changed tracker means new inputs."""
 N_INPUTS = 2
 """Network inputs per hop: normalised pitch, loudness."""
 
@@ -152,9 +154,11 @@ def cached_inputs(
     cache_dir: Path,
     progress: bool = True,
 ) -> VoiceInputs:
-    """build_inputs, stored under cache_dir by a hash of everything it depends on."""
+    """build_inputs, stored under cache_dir by a hash of everything it depends on (arguments
+    and the source of the tracker, the phrases and this module)."""
+    sources = [hashlib.sha256(Path(name).read_bytes()).hexdigest() for name in CACHE_SOURCES]
     key = json.dumps(
-        [CACHE_VERSION, n_phrases, seed, asdict(phrases), asdict(pitch), sample_rate_hz],
+        [sources, n_phrases, seed, asdict(phrases), asdict(pitch), sample_rate_hz],
         sort_keys=True,
     )
     path = cache_dir / f"inputs-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
