@@ -101,6 +101,7 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
     parser.add_argument("--state-size", type=int, default=defaults.state_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--train-phrases", type=int, default=DataConfig().train_phrases)
     parser.add_argument(
         "--quantization", choices=("auto", "float", "int8"), default="auto",
@@ -146,7 +147,7 @@ def train_patch(
     data_config = dataclasses.replace(DataConfig(), train_phrases=args.train_phrases)
     config = TrainConfig(
         state_size=args.state_size, epochs=args.epochs, max_minutes=args.max_minutes,
-        seed=args.seed,
+        seed=args.seed, learning_rate=args.learning_rate,
     )  # fmt: skip
     log.info("patch %d '%s' from %s -> %s", slot, patch.display_name, args.bank, bundle_path)
     data = splits(data_config, pitch, phrases, progress=not args.quiet)
