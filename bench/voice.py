@@ -171,7 +171,7 @@ def onset_delays_ms(slot: int) -> list[dict]:
 def quality(slots: list[int]) -> dict:
     """Each shipped bundle on the held-out phrases, through the board's EnvelopeModel."""
     from firmware.voice import EnvelopeModel
-    from training.voice.cli import DataConfig, load_patch, splits
+    from training.voice.cli import held_out, load_patch
     from training.voice.evaluate import evaluate
 
     table = {}
@@ -179,7 +179,7 @@ def quality(slots: list[int]) -> dict:
         patch = load_patch(REPO_ROOT / BANK, slot)
         folder = bundle_folder(VoiceConfig().bundles, slot, patch)
         model = EnvelopeModel(folder, SAMPLE_RATE_HZ, patch)
-        test = splits(DataConfig(), model.pitch_config, PhraseConfig(), progress=False)["test"]
+        test = held_out(model.pitch_config, progress=False)
         hop = model.pitch_config.hop_samples
         targets = test.targets(patch, SAMPLE_RATE_HZ / hop)
         figures = evaluate(model, patch, test, targets, SAMPLE_RATE_HZ, hop)
@@ -195,10 +195,10 @@ def level_error_sensitivity(sequences: int = 30, errors: tuple = (0.01, 0.03)) -
     random relative error (normal, per operator, constant over each held-out sequence)."""
     import dataclasses
 
-    from training.voice.cli import DataConfig, splits
+    from training.voice.cli import held_out
     from training.voice.evaluate import block_energies, segment_masks, snr_db
 
-    test = splits(DataConfig(), PitchConfig(), PhraseConfig(), progress=False)["test"]
+    test = held_out(PitchConfig(), progress=False)
     end = int(test.offsets[sequences])
     part = dataclasses.replace(
         test,

@@ -46,6 +46,8 @@ class DataConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    training = argv[:1] in (["train"], ["ship"])  # only they import TensorFlow
     parser = argparse.ArgumentParser(prog="python -m training voice", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train and export the model of one patch")
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument(
         "--start-from", type=Path, help="sequence_model.keras of another run to fine-tune"
     )
-    _training_arguments(train)
+    if training:
+        _training_arguments(train)
     ship = commands.add_parser("ship", help="train every patch; ship those reaching the goal")
     _bank_arguments(ship)
     ship.add_argument("--patches", type=int, nargs="+", help="slots (default: all named)")
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         help="sequence_model.keras the first slot fine-tunes (default: from scratch); each "
         "later slot fine-tunes the slot trained before it",
     )  # fmt: skip
-    _training_arguments(ship)
+    if training:
+        _training_arguments(ship)
     evaluate = commands.add_parser("evaluate", help="evaluate a bundle on held-out phrases")
     _bank_arguments(evaluate)
     evaluate.add_argument("--patch", type=int, required=True)
@@ -127,6 +131,15 @@ def splits(
         name: cached_inputs(size, seeds[name], phrases, pitch, SAMPLE_RATE_HZ, CACHE_DIR, progress)
         for name, size in sizes.items()
     }
+
+
+def held_out(pitch: PitchConfig, progress: bool = True) -> VoiceInputs:
+    """The test split alone (what evaluate and bench/voice.py score bundles on)."""
+    data = DataConfig()
+    return cached_inputs(
+        data.test_phrases, data.test_seed, PhraseConfig(), pitch, SAMPLE_RATE_HZ, CACHE_DIR,
+        progress,
+    )  # fmt: skip
 
 
 def train_patch(
@@ -260,7 +273,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     patch = load_patch(args.bank, args.patch)
     model = EnvelopeModel(args.bundle, SAMPLE_RATE_HZ, patch)
-    test = splits(DataConfig(), model.pitch_config, PhraseConfig(), progress=True)["test"]
+    test = held_out(model.pitch_config)
     hop = model.pitch_config.hop_samples
     targets = test.targets(patch, SAMPLE_RATE_HZ / hop)
     print(json.dumps(evaluate(model, patch, test, targets, SAMPLE_RATE_HZ, hop), indent=2))
