@@ -39,7 +39,7 @@ $(DEMO_WAV): $(VENV)/.runtime
 demo: $(DEMO_WAV) ## Make the demo recording (simulated hits and strings, seeded)
 
 run: $(VENV)/.runtime $(DEMO_WAV) ## Play the demo recording through the firmware (OSC to 127.0.0.1:9000; OSC=host:port)
-	$(PY) -m firmware run --input $(DEMO_WAV) --model $(HIT_BUNDLE) --osc $(OSC) \
+	$(PY) -m firmware run --input $(DEMO_WAV) --period-frames 64 --model $(HIT_BUNDLE) --osc $(OSC) \
 		--events $(BUILD)/demo/events.jsonl --print
 
 test: $(VENV)/.dev ## Run the test suite (and lint)
