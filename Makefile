@@ -10,7 +10,8 @@ HIT_BUNDLE := deploy/bundles/hits-default
 OSC ?= 127.0.0.1:9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint format bench hit-model demo bank drumkits \
+.PHONY: help install install-dev run test lint format bench hit-model voice-models tflite-runtime \
+	demo bank drumkits \
 	soak board-arm64-test flash clean
 
 help: ## List the targets
@@ -42,7 +43,7 @@ run: $(VENV)/.runtime $(DEMO_WAV) ## Play the demo recording through the firmwar
 	$(PY) -m firmware run --input $(DEMO_WAV) --period-frames 64 --model $(HIT_BUNDLE) --osc $(OSC) \
 		--events $(BUILD)/demo/events.jsonl --print
 
-test: $(VENV)/.dev ## Run the test suite (and lint)
+test: $(VENV)/.dev $(BUILD)/tflite-runtime/.stamp ## Run the test suite (and lint)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
@@ -57,6 +58,16 @@ format: $(VENV)/.dev ## Fix formatting and the fixable lint
 
 hit-model: $(VENV)/.dev ## Rebuild the shipped hit model bundle from scratch (simulate, train, export)
 	$(PY) -m training hits default --out $(BUILD)/hits-default --bundle $(HIT_BUNDLE)
+
+voice-models: $(VENV)/.dev ## Retrain the FM voice's envelope models (~10 min per patch); ships those reaching 30 dB
+	$(PY) -m training voice ship --out $(BUILD)/voice-runs --max-minutes 10
+
+$(BUILD)/tflite-runtime/.stamp:
+	test -x $(BUILD)/tflite-runtime/bin/python || $(PYTHON) -m venv $(BUILD)/tflite-runtime
+	$(BUILD)/tflite-runtime/bin/pip install -q 'tflite-runtime==2.14.*' 'numpy<2'
+	touch $@
+
+tflite-runtime: $(BUILD)/tflite-runtime/.stamp ## A venv with tflite-runtime 2.14 (the 32-bit boards' runtime) for the tests
 
 bank: $(VENV)/.runtime ## Rebuild the shipped DX7 bank firmware/patches/hitar.syx
 	$(PY) -m firmware.dx7.make_bank

@@ -10,6 +10,7 @@ COMMANDS = {
     "simulate": ("training.simulator.__main__", "simulated recordings with ground truth"),
     "data": ("training.data.__main__", "build and summarise datasets from recordings"),
     "hits": ("training.hits.cli", "train, evaluate and export hit models"),
+    "voice": ("training.voice.cli", "train, export and evaluate the FM voice's envelope models"),
 }
 
 
