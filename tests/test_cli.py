@@ -311,3 +311,39 @@ def test_help_and_boards_tell_the_truth():
         assert option in help_text
     boards = firmware("boards")
     assert boards.returncode == 0 and "desktop" in boards.stdout
+
+
+def test_voice_renders_the_pickup_to_a_wav_next_to_the_hit_path(tmp_path):
+    """The demo session: body hits throughout, strings in its second half only."""
+    demo = tmp_path / "demo"
+    simulate = subprocess.run(
+        [sys.executable, "-m", "training", "simulate", "--demo", "--out", str(demo)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert simulate.returncode == 0, simulate.stderr
+    output, events = tmp_path / "voice.wav", tmp_path / "events.jsonl"
+    result = firmware(
+        "run", "--input", demo / "demo.wav", "--fast", "--voice", "--output", output,
+        "--period-frames", "64", "--control-port", "0", "--events", events,
+        "--osc", f"127.0.0.1:{free_udp_port()}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    voice, rate_hz = soundfile.read(output, dtype="float32")
+    assert rate_hz == 48_000 and voice.shape == (20 * 48_000,)
+    half = voice.shape[0] // 2
+    quiet, playing = (float(np.sqrt(np.mean(part**2))) for part in (voice[:half], voice[half:]))
+    assert playing > 0.05 and playing > 20 * quiet
+    logged = read_events(events)
+    assert sum(e["type"] == "hit" for e in logged) >= 55
+    assert logged[-1]["voice_on"] == 1 and logged[-1]["voice_failures"] == 0
+
+
+def test_voice_flags_without_the_voice_are_one_line(recording):
+    one_line_error(firmware("run", "--input", recording.path, "--patch", "3"), "--patch needs")
+    one_line_error(
+        firmware("run", "--input", recording.path, "--fast", "--voice"), "--fast with the voice"
+    )
+    one_line_error(
+        firmware("run", "--input", recording.path, "--voice", "--patch", "40", "--dry-run"),
+        "--patch",
+    )
