@@ -13,6 +13,7 @@ the calibration and held-out features it saved), e.g. into another bundle folder
 import argparse
 import datetime
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import keras
 import numpy as np
 
 from deploy.export import (
+    ExportError,
     check_agreement,
     class_disagreement,
     load_tflite,
@@ -36,9 +38,13 @@ from training.hits.metrics import classification_report
 from training.hits.model import EMBEDDING, inference_model
 from training.hits.vae import PosteriorSample
 
+log = logging.getLogger(__name__)
 MAX_DISAGREEMENT = 0.01
 """Largest share of held-out hits on which int8 may classify differently from float."""
-CALIBRATION_HITS = 500
+CALIBRATION_HITS = 10_000
+"""At most this many training hits calibrate the int8 ranges: all of them, for a default-sized
+set. A few hundred miss the extremes that held-out hits then reach, and a clipped activation
+is a large error (measured: 1.3 % int8/float disagreement with 500, 0.9 % with all 4,855)."""
 RUN_FILES = ("model.keras", "run.json", "export.npz")
 """What a training run leaves for a later export: the Keras model, the run's description
 (tasks, classes, features, family, training summary) and calibration + held-out features."""
@@ -50,8 +56,8 @@ def convert_hits_model(
     """The exported part of the model (model.inference_model) as float and full-int8 TFLite.
 
     Args:
-        calibration_x: training features, float32 [n, n_bands, 6]; CALIBRATION_HITS of them
-            (a seeded draw) calibrate the int8 ranges.
+        calibration_x: training features, float32 [n, n_bands, 6]; up to CALIBRATION_HITS
+            of them (a seeded draw) calibrate the int8 ranges.
     """
     exported = inference_model(model, tasks)
     chosen = np.random.default_rng(0).permutation(len(calibration_x))[:CALIBRATION_HITS]
@@ -71,8 +77,11 @@ def export_hits_bundle(
     family: str,
     float_out: Path | None = None,
     max_disagreement: float = MAX_DISAGREEMENT,
+    float_fallback: bool = False,
 ) -> tuple[Bundle, dict[str, Any]]:
-    """Convert to float and int8 TFLite, compare them on held-out hits, write the int8 bundle.
+    """Convert to float and int8 TFLite, compare them on held-out hits, write the int8 bundle
+    (or, where int8 is refused and float_fallback is set, the float one: the model whose
+    figures were measured, as the refusal advises).
 
     Args:
         model: the trained model (training aids are dropped).
@@ -80,18 +89,28 @@ def export_hits_bundle(
         check_x, check_y: held-out features and class indices per task.
         out: the bundle folder to write.
         family: "cnn" or "vae", recorded in the manifest.
-        float_out: where to keep the float .tflite for reference (not shipped), or None.
+        float_out: where to keep the float .tflite for reference, or None.
+        float_fallback: ship the float model instead of refusing.
 
     Raises:
-        ExportError: int8 and float disagree on more than max_disagreement of check_x.
+        ExportError: int8 and float disagree on more than max_disagreement of check_x
+            (without float_fallback).
     """
     float_bytes, int8_bytes = convert_hits_model(model, tasks, calibration_x)
     float_model, int8_model = load_tflite(float_bytes), load_tflite(int8_bytes)
     float_outputs = float_model.run_many(**{INPUT_NAME: check_x})
     int8_outputs = int8_model.run_many(**{INPUT_NAME: check_x})
     disagreement = class_disagreement(float_outputs, int8_outputs, tasks)
-    check_agreement(disagreement, len(check_x), max_disagreement)
+    shipped, shipped_bytes, shipped_model = "int8", int8_bytes, int8_model
+    try:
+        check_agreement(disagreement, len(check_x), max_disagreement)
+    except ExportError as error:
+        if not float_fallback:
+            raise
+        log.warning("shipping the float model: %s", error)
+        shipped, shipped_bytes, shipped_model = "float", float_bytes, float_model
     metrics = {
+        "shipped": shipped,
         "held_out_hits": len(check_x),
         "int8_float_disagreement": disagreement,
         "embedding_max_abs_error": float(
@@ -117,7 +136,7 @@ def export_hits_bundle(
         "classes": {task: list(class_names[task]) for task in tasks},
         "embedding_dims": EMBEDDING_DIMS,
         "tensors": {"input": INPUT_NAME, "outputs": [*tasks, EMBEDDING]},
-        "quantization": quantization_summary(int8_model),
+        "quantization": quantization_summary(shipped_model),
         "model": {
             "family": family,
             "parameters": int(inference_model(model, tasks).count_params()),
@@ -125,7 +144,7 @@ def export_hits_bundle(
         "metrics": metrics,
         "training": training_summary,
     }
-    return write_bundle(out, int8_bytes, manifest), metrics
+    return write_bundle(out, shipped_bytes, manifest), metrics
 
 
 def save_for_export(
@@ -153,7 +172,9 @@ def save_for_export(
     )
 
 
-def export_run(run_dir: Path, out: Path) -> tuple[Bundle, dict[str, Any]]:
+def export_run(
+    run_dir: Path, out: Path, float_fallback: bool = False
+) -> tuple[Bundle, dict[str, Any]]:
     """export_hits_bundle from what a training run saved (save_for_export).
 
     Raises:
@@ -183,6 +204,7 @@ def export_run(run_dir: Path, out: Path) -> tuple[Bundle, dict[str, Any]]:
         out,
         description["training"],
         description["family"],
+        float_fallback=float_fallback,
     )
 
 
@@ -190,13 +212,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``export-hits`` subcommand's options."""
     parser.add_argument("--run", type=Path, required=True, help="a training run folder")
     parser.add_argument("--bundle", type=Path, required=True, help="bundle folder to write")
+    parser.add_argument(
+        "--float-fallback", action="store_true", help="ship float where int8 is refused"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``export-hits`` subcommand."""
-    bundle, metrics = export_run(args.run, args.bundle)
+    bundle, metrics = export_run(args.run, args.bundle, args.float_fallback)
     print(
-        f"export-hits: {bundle.path} written; int8 disagrees with float on "
-        f"{metrics['int8_float_disagreement']:.1%} of {metrics['held_out_hits']} held-out hits"
+        f"export-hits: {metrics['shipped']} bundle {bundle.path} written; int8 disagrees with "
+        f"float on {metrics['int8_float_disagreement']:.1%} of {metrics['held_out_hits']} "
+        "held-out hits"
     )
     return 0

@@ -49,7 +49,7 @@ def trained(request):
     }
 
 
-def export(trained, out, calibration_x=None):
+def export(trained, out, calibration_x=None, **options):
     return export_hits_bundle(
         trained["model"],
         TASKS,
@@ -61,6 +61,7 @@ def export(trained, out, calibration_x=None):
         out,
         {"note": "test"},
         trained["family"],
+        **options,
     )
 
 
@@ -87,6 +88,17 @@ def test_a_broken_calibration_is_refused(trained, tmp_path):
     with pytest.raises(ExportError, match=r"int8 and float models disagree on .* \(limit 1%\)"):
         export(trained, tmp_path / "bundle", calibration_x=flat)
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_refused_int8_model_can_fall_back_to_the_float_one(trained, tmp_path):
+    flat = np.full_like(trained["calibration_x"], trained["calibration_x"].mean())
+    bundle, metrics = export(trained, tmp_path / "bundle", flat, float_fallback=True)
+    assert metrics["shipped"] == "float" and metrics["int8_float_disagreement"] > 0.01
+    assert all(q["dtype"] == "float32" for q in bundle.manifest["quantization"].values())
+    model = HitModel(bundle.path, FEATURES)
+    prediction = model.predict(trained["check_x"][0])
+    expected = trained["model"].predict(trained["check_x"][:1], verbose=0)["hand"][0]
+    np.testing.assert_allclose(prediction.hand_p, expected, atol=1e-4)
 
 
 def test_export_hits_reexports_a_training_run(trained, tmp_path, capsys):

@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="run folder to write")
     train.add_argument("--bundle", type=Path, help="bundle folder (default: RUN/bundle)")
     train.add_argument("--group", help="grouping key to split by (default: session, kit, ...)")
+    train.add_argument(
+        "--float-fallback",
+        action="store_true",
+        help="where int8 disagrees with float on more than 1 %% of held-out hits, ship float",
+    )
     _training_arguments(train)
     train.add_argument(
         "--distribute",
@@ -105,6 +110,9 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--balanced", action="store_true", help="class-balanced sampling")
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
+    parser.add_argument(
+        "--members", type=int, default=1, help="ensemble of this many seeds (exported as one)"
+    )
     parser.add_argument("--no-augment", action="store_true", help="train on clean windows")
     parser.add_argument("--loss", choices=("crossentropy", "focal"), default="crossentropy")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
@@ -136,6 +144,7 @@ def train_config(args: argparse.Namespace):
             augment=None if args.no_augment else AugmentConfig(),
             balanced=args.balanced,
             mixup_alpha=args.mixup,
+            members=args.members,
             losses=LossConfig(
                 classification=args.loss,
                 label_smoothing=args.label_smoothing,
@@ -213,7 +222,8 @@ def _train(args: argparse.Namespace) -> int:
     }
     training = {"data": summary, "group_key": group_key, "splits": split_summary}
     finish_run(args.out, args.bundle or args.out / "bundle", splits, tasks, config, training,
-               progress=not args.no_progress, strategy=strategy)  # fmt: skip
+               progress=not args.no_progress, strategy=strategy,
+               float_fallback=args.float_fallback)  # fmt: skip
     return 0
 
 
@@ -226,11 +236,13 @@ def finish_run(
     training: dict[str, Any],
     progress: bool = True,
     strategy=None,
+    float_fallback: bool = False,
 ) -> dict[str, Any]:
     """Train on splits["train"] (early stopping on "validation"), export the int8 bundle
     checked on "test", evaluate it there through the firmware's path, and write the run
     folder: config.json, history.json/.png, report.json, confusion and embedding PNGs,
-    float.tflite, and what deploy's export-hits needs (model.keras, run.json, export.npz).
+    float.tflite, and what deploy's export-hits needs (model.keras, run.json, export.npz:
+    written before the export, so a refused export can be looked into and retried).
 
     Returns:
         The run's report (also in out/report.json).
@@ -259,16 +271,18 @@ def finish_run(
     classes = {task: tuple(train.tasks[task]) for task in tasks}
     calibration_x, test_x = dataset_features(train, features), dataset_features(test, features)
     test_y = {task: test.labels[task] for task in tasks}
-    bundle, metrics = export_hits_bundle(
-        result.model, tasks, classes, features, calibration_x, test_x, test_y, bundle_path,
-        training, config.family, float_out=out / "float.tflite",
-    )  # fmt: skip
     save_for_export(
         out,
         result.model,
         {"tasks": list(tasks), "classes": classes, "features": features.to_dict(),
          "family": config.family, "training": training},
         calibration_x, test_x, test_y,
+    )  # fmt: skip
+    (out / "history.json").write_text(json.dumps(result.history) + "\n")
+    plot_history(result.history, out / "history.png")
+    bundle, metrics = export_hits_bundle(
+        result.model, tasks, classes, features, calibration_x, test_x, test_y, bundle_path,
+        training, config.family, float_out=out / "float.tflite", float_fallback=float_fallback,
     )  # fmt: skip
     evaluation = evaluate_bundle(bundle.path, test, plots=out)
     report = {
@@ -279,8 +293,6 @@ def finish_run(
         "dynamics_rank_correlation": evaluation["dynamics_rank_correlation"],
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "history.json").write_text(json.dumps(result.history) + "\n")
-    plot_history(result.history, out / "history.png")
     for variant in ("float", "int8"):
         scores = ", ".join(
             f"{task} {score['accuracy']:.3f}/{score['macro_f1']:.3f}"
@@ -288,7 +300,7 @@ def finish_run(
             if task in tasks
         )
         log.info("%s held-out accuracy/macro-F1: %s", variant, scores)
-    log.info("bundle written to %s", bundle.path)
+    log.info("%s bundle written to %s", metrics["shipped"], bundle.path)
     return report
 
 
@@ -332,7 +344,7 @@ def default_training_config():
     comparison)."""
     from training.hits.train import TrainConfig
 
-    return TrainConfig(family="cnn")
+    return TrainConfig(family="vae", epochs=60, patience=12, members=3)
 
 
 def _default(args: argparse.Namespace) -> int:
@@ -352,7 +364,9 @@ def _default(args: argparse.Namespace) -> int:
         "source": "simulator (training.simulator), onsets from firmware.onset.HitDetector",
         "splits": summaries,
     }
-    report = finish_run(args.out, args.bundle, splits, GUITAR_TASKS, config, training)
+    report = finish_run(
+        args.out, args.bundle, splits, GUITAR_TASKS, config, training, float_fallback=True
+    )
     report["seconds"] = {
         "simulation": simulated_s,
         **report["seconds"],

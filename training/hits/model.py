@@ -16,7 +16,7 @@ The input stage:
   enters the dense trunk as one scalar, so that what depends on loudness (dynamics) can still
   be learned from it, separately from timbre;
 - standardisation per band and channel with statistics of the training split, baked into the
-  model: the firmware feeds raw features.
+  model (the firmware feeds raw features), clipped at +-4 standard deviations for int8's sake.
 
 The CNN (what is learned explicitly and what implicitly):
 - the first task (the hand part, for the guitar) is classified *from the 2-D embedding*: the
@@ -56,6 +56,15 @@ class EncoderConfig:
     """Subtract each hit's mean log level (over bands and piezos) before the convolutions."""
     level_input: bool = True
     """With level_norm: feed the removed level to the dense trunk as one more input."""
+    batch_norm: bool = False
+    """Batch normalisation after each convolution (folded into it on export)."""
+    clip_sigmas: float = 4.0
+    """Standardised features are clipped to +-this many standard deviations (0: not at all):
+    the rare outlier no longer sets the int8 range every other value is rounded to."""
+    input_noise: float = 0.0
+    """Standard deviation (log10 units) of Gaussian noise added to the raw features while
+    training: 0.01 is about the rounding of the int8 input (a step of ~0.024 over the
+    features' 6-decade range), so the model learns not to hang decisions on it."""
 
     def __post_init__(self) -> None:
         if len(self.filters) != len(self.kernel_sizes):
@@ -100,8 +109,10 @@ def input_stage(
         [batch, 1] for the trunk, or None).
     """
     x, level = inputs, None
+    if config.input_noise > 0:
+        x = keras.layers.GaussianNoise(config.input_noise, name="input_noise")(x)
     if config.level_norm:
-        piezos, others = inputs[:, :, :N_PIEZOS], inputs[:, :, N_PIEZOS:]
+        piezos, others = x[:, :, :N_PIEZOS], x[:, :, N_PIEZOS:]
         piezo_level = ops.mean(piezos, axis=(1, 2), keepdims=True)
         others_level = ops.mean(others, axis=1, keepdims=True)
         x = ops.concatenate([piezos - piezo_level, others - others_level], axis=2)
@@ -110,6 +121,8 @@ def input_stage(
     x = keras.layers.Normalization(
         axis=(1, 2), mean=mean, variance=np.square(std), name="standardise"
     )(x)
+    if config.clip_sigmas > 0:
+        x = ops.clip(x, -config.clip_sigmas, config.clip_sigmas)
     return x, level
 
 
@@ -118,7 +131,11 @@ def encoder(
 ) -> keras.KerasTensor:
     """Conv1D + MaxPool stages over frequency, then the dense trunk [batch, dense_units]."""
     for filters, kernel_size in zip(config.filters, config.kernel_sizes, strict=True):
-        x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu")(x)
+        if config.batch_norm:
+            x = keras.layers.Conv1D(filters, kernel_size, padding="same", use_bias=False)(x)
+            x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        else:
+            x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu")(x)
         x = keras.layers.MaxPooling1D(2)(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(config.dropout)(x)
@@ -179,3 +196,25 @@ def inference_model(model: keras.Model, tasks: tuple[str, ...]) -> keras.Model:
         {name: model.get_layer(name).output for name in (*tasks, EMBEDDING)},
         name=f"{model.name}_inference",
     )
+
+
+def ensemble_model(members: list[keras.Model], tasks: tuple[str, ...]) -> keras.Model:
+    """Members trained alike from different seeds, as one model: each task's probabilities
+    averaged over the members; the embedding is the first member's (planes of separately
+    trained models are not aligned, so they cannot be averaged). Layers are named as
+    inference_model expects, so the ensemble exports like any single model."""
+    inputs = keras.Input(members[0].inputs[0].shape[1:], name=INPUT_NAME)
+    outputs = [
+        keras.Model(
+            m.inputs,
+            {name: m.get_layer(name).output for name in (*tasks, EMBEDDING)},
+            name=f"member_{i}",
+        )(inputs)
+        for i, m in enumerate(members)
+    ]
+    averaged = {
+        task: keras.layers.Average(name=task)([member[task] for member in outputs])
+        for task in tasks
+    }
+    embedding = keras.layers.Identity(name=EMBEDDING)(outputs[0][EMBEDDING])
+    return keras.Model(inputs, {**averaged, EMBEDDING: embedding}, name="ensemble")

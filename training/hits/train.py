@@ -9,7 +9,7 @@ trained under it, each batch split across its replicas.
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import keras
 import numpy as np
@@ -19,7 +19,14 @@ from firmware.features import FeatureConfig, hit_features
 from training.data.augment import AugmentConfig, augment, jitter_shifts
 from training.data.dataset import UNLABELLED, DatasetError, HitDataset, cut_windows
 from training.hits.losses import LossConfig, compile_model
-from training.hits.model import DYNAMICS, FAMILIES, CnnConfig, build_cnn, normalisation_stats
+from training.hits.model import (
+    DYNAMICS,
+    FAMILIES,
+    CnnConfig,
+    build_cnn,
+    ensemble_model,
+    normalisation_stats,
+)
 from training.hits.vae import KL, RECONSTRUCTION, VaeConfig, build_vae
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,9 @@ class TrainConfig:
     """Draw each epoch's hits with equal probability per class of the first task."""
     mixup_alpha: float = 0.0
     """Mix pairs of hits' features and targets with a Beta(alpha, alpha) weight; 0: off."""
+    members: int = 1
+    """Models trained alike from seeds seed, seed + 1, ...; more than one are exported as
+    one ensemble (model.ensemble_model)."""
     cnn: CnnConfig = field(default_factory=CnnConfig)
     vae: VaeConfig = field(default_factory=VaeConfig)
     losses: LossConfig = field(default_factory=LossConfig)
@@ -56,16 +66,20 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1")
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {self.members}")
 
 
 @dataclass
 class TrainResult:
     model: keras.Model
-    """The trained model with every output (training aids included); see
-    model.inference_model."""
+    """The trained model with every output (training aids included), or the ensemble of
+    several (inference outputs only); model.inference_model exports either."""
     tasks: tuple[str, ...]
     history: dict[str, list[float]]
+    """Per epoch, of the first member."""
     best_epoch: int
+    """Of the first member."""
 
 
 def dataset_features(
@@ -215,13 +229,33 @@ def train_classifier(
     progress: bool = True,
     strategy=None,
 ) -> TrainResult:
-    """Train a model on train, early-stopping on validation (never on test data).
+    """Train a model (or config.members of them) on train, early-stopping on validation
+    (never on test data).
 
     Args:
         tasks: the dataset tasks to learn, in output order; the first is read from the
             embedding (and drives class-balanced sampling).
         strategy: a tf.distribute.Strategy to build and train under, or None.
     """
+    results = []
+    for seed in range(config.seed, config.seed + config.members):
+        member = replace(config, seed=seed)
+        results.append(_train_one(train, validation, tasks, features, member, progress, strategy))
+    if config.members == 1:
+        return results[0]
+    model = ensemble_model([result.model for result in results], tasks)
+    return replace(results[0], model=model)
+
+
+def _train_one(
+    train: HitDataset,
+    validation: HitDataset,
+    tasks: tuple[str, ...],
+    features: FeatureConfig,
+    config: TrainConfig,
+    progress: bool,
+    strategy,
+) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     clean_train = dataset_features(train, features)

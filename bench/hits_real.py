@@ -1,0 +1,280 @@
+"""Hit models on real and simulated recordings: both families, int8 as shipped.
+
+Run: `.venv/bin/python -m bench hits_real` (about an hour on a shared 2-core machine). Three
+parts:
+
+- real drums, leave one kit out: Debian's hydrogen kits as a single-hit corpus (classes kick,
+  snare, tom, hihat, cymbal; training.data.drumkits). Each kit in turn is the test set; a model
+  is trained on the others, early-stopped on whole kits drawn from the training kits only
+  (about 20 % of their hits, seeded per fold), converted to full int8 and scored through the
+  firmware's features and interpreter (training.hits.crossval). Macro-F1 per kit, averaged
+  over kits (each kit counts once), for float and int8, for each family;
+- simulated instrument: hand part and location accuracy on held-out simulated players (the
+  default's own splits), float and int8, and how well the embedding orders dynamics within
+  each hand part (Spearman rank correlation), for each family;
+- the time to rebuild the shipped default from an empty simulation cache
+  (`python -m training hits default`), wall and CPU, with the load average.
+"""
+
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import describe_machine, machine
+from firmware.features import FeatureConfig
+from training.data.drumkits import CLASSES, build_drumkits
+from training.hits.model import FAMILIES
+
+TASK = "class"
+SEED = 0
+SIMULATED_TASKS = ("hand", "location")
+
+
+def drum_config(family: str, **changes):
+    """The leave-one-kit-out training recipe (docs/HIT_MODELS.md explains each choice), with
+    changes for the ablations ("level_norm" switches the encoder's level stage)."""
+    from training.hits.model import CnnConfig, EncoderConfig
+    from training.hits.train import TrainConfig
+    from training.hits.vae import VaeConfig
+
+    encoder = EncoderConfig(level_input=False, level_norm=changes.pop("level_norm", True))
+    recipe = {
+        "family": family,
+        "epochs": 60,
+        "patience": 10,
+        "seed": SEED,
+        "balanced": True,
+        "members": 3,
+        "cnn": CnnConfig(encoder=encoder),
+        "vae": VaeConfig(encoder=encoder),
+    }
+    return TrainConfig(**{**recipe, **changes})
+
+
+ABLATIONS = {
+    "one CNN, no level normalisation, plain sampling": {
+        "members": 1,
+        "balanced": False,
+        "level_norm": False,
+    },
+    "+ level normalisation": {"members": 1, "balanced": False},
+    "+ class-balanced sampling": {"members": 1},
+    "+ mixup (alpha 0.4)": {"members": 1, "mixup_alpha": 0.4},
+}
+"""CNN variants measured on the way to the recipe (one seed, one model each)."""
+
+
+def measure() -> dict:
+    """Every figure of this bench, as plain JSON-able values."""
+    return {
+        "machine": machine(),
+        "drums": {family: _drums(drum_config(family)) for family in FAMILIES},
+        "ablations": {
+            name: _drums(drum_config("cnn", **changes))["mean_macro_f1"]
+            for name, changes in ABLATIONS.items()
+        },
+        "simulated": {family: _simulated(family) for family in FAMILIES},
+        "default_build": _default_build(),
+    }
+
+
+def _drums(config) -> dict[str, Any]:
+    from training.hits.crossval import cross_validate
+
+    dataset, _ = build_drumkits()
+    started = time.monotonic()
+    report = cross_validate(dataset, (TASK,), "kit", FeatureConfig(), config)
+    folds = {
+        fold["test_group"]: {
+            "hits": fold["hits"],
+            "validation_kits": fold["validation_groups"],
+            "best_epoch": fold["best_epoch"],
+            "int8_float_disagreement": fold["int8_float_disagreement"],
+            **{v: _scores(fold[v]["tasks"][TASK]) for v in ("float", "int8")},
+        }
+        for fold in report["folds"]
+    }
+    return {
+        "config": dataclasses.asdict(config),
+        "folds": folds,
+        "mean_macro_f1": {v: report["mean"][v][TASK]["macro_f1"] for v in ("float", "int8")},
+        "confusion_int8": np.sum(
+            [fold["int8"]["tasks"][TASK]["confusion"] for fold in report["folds"]], axis=0
+        ).tolist(),
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _scores(task_report: dict) -> dict:
+    return {key: task_report[key] for key in ("macro_f1", "accuracy", "n", "f1")}
+
+
+def _simulated(family: str) -> dict[str, Any]:
+    """Train on the default's simulated splits (cached), score float and int8 on the
+    held-out players through the firmware's path."""
+    from deploy.export import load_tflite
+    from deploy.hits import convert_hits_model
+    from training.hits.cli import default_training_config
+    from training.hits.evaluate import evaluate_model
+    from training.hits.simulated import SimulatedData, cached_split
+    from training.hits.train import dataset_features, train_classifier
+
+    features, data = FeatureConfig(), SimulatedData()
+    cache = Path("build") / "sim-cache"
+    splits = {
+        name: cached_split(name, getattr(data, name), features, cache)[0]
+        for name in ("train", "validation", "test")
+    }
+    config = dataclasses.replace(default_training_config(), family=family)
+    started = time.monotonic()
+    result = train_classifier(
+        splits["train"], splits["validation"], SIMULATED_TASKS, features, config, progress=False
+    )
+    trained_s = time.monotonic() - started
+    converted = convert_hits_model(
+        result.model, SIMULATED_TASKS, dataset_features(splits["train"], features)
+    )
+    manifest = {
+        "features": features.to_dict(),
+        "classes": {t: splits["train"].tasks[t] for t in SIMULATED_TASKS},
+    }
+    scores = {}
+    for variant, model_bytes in zip(("float", "int8"), converted, strict=True):
+        report, outputs = evaluate_model(load_tflite(model_bytes), manifest, splits["test"])
+        scores[variant] = {
+            **{t: _scores(report["tasks"][t]) for t in SIMULATED_TASKS},
+            "dynamics_rank_correlation": report["dynamics_rank_correlation"],
+            "argmax": {t: outputs[t].argmax(axis=1) for t in SIMULATED_TASKS},
+        }
+    disagreement = np.zeros(len(splits["test"]), dtype=bool)
+    for task in SIMULATED_TASKS:
+        disagreement |= scores["float"]["argmax"][task] != scores["int8"]["argmax"][task]
+    for variant in scores:
+        del scores[variant]["argmax"]
+    return {
+        **scores,
+        "int8_float_disagreement": float(disagreement.mean()),
+        "test_hits": len(splits["test"]),
+        "test_players": list(data.test.players),
+        "train_hits": len(splits["train"]),
+        "epochs_run": len(result.history["loss"]),
+        "best_epoch": result.best_epoch,
+        "training_s": trained_s,
+    }
+
+
+def _default_build() -> dict[str, Any]:
+    """`python -m training hits default` from an empty cache, in a child process."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [
+            sys.executable, "-m", "training", "hits", "default", "--out", f"{folder}/run",
+            "--bundle", f"{folder}/bundle", "--cache", f"{folder}/cache",
+        ]  # fmt: skip
+        load_before = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        wall_s = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        report_path = Path(folder) / "run" / "report.json"
+        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "command": "python -m training hits default --out RUN --bundle OUT --cache EMPTY",
+        "returncode": result.returncode,
+        "error": result.stderr.strip().splitlines()[-1] if result.returncode else "",
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        "phases_s": report.get("seconds", {}),
+    }
+
+
+def report(results: dict) -> str:
+    """The results as a Markdown section."""
+    drums, simulated, build = results["drums"], results["simulated"], results["default_build"]
+    families = list(drums)
+    kits = list(drums[families[0]]["folds"])
+    lines = [
+        "## Hit models on real and simulated recordings (training/hits)",
+        "",
+        f"Command: `.venv/bin/python -m bench hits_real` (bench/hits_real.py). "
+        f"Machine: {describe_machine(results['machine'])}. Protocols: docs/HIT_MODELS.md.",
+        "",
+        "Real drums, leave one hydrogen kit out (classes " + ", ".join(CLASSES) + "): "
+        "macro-F1 on the held-out kit, int8 (float), through the firmware's features and "
+        "interpreter. Early stopping on training kits only.",
+        "",
+        "| kit | hits | " + " | ".join(families) + " |",
+        "|---" * (len(families) + 2) + "|",
+    ]
+    for kit in kits:
+        cells = [
+            f"{drums[f]['folds'][kit]['int8']['macro_f1']:.3f} "
+            f"({drums[f]['folds'][kit]['float']['macro_f1']:.3f})"
+            for f in families
+        ]
+        hits = drums[families[0]]["folds"][kit]["hits"]["test"]
+        lines.append(f"| {kit} | {hits} | " + " | ".join(cells) + " |")
+    means = [
+        f"**{drums[f]['mean_macro_f1']['int8']:.3f}** ({drums[f]['mean_macro_f1']['float']:.3f})"
+        for f in families
+    ]
+    ablations = [
+        f"| {name} | {scores['int8']:.3f} ({scores['float']:.3f}) |"
+        for name, scores in results["ablations"].items()
+    ]
+    lines += [
+        "| **mean over kits** | | " + " | ".join(means) + " |",
+        "",
+        "The recipe (both families): level normalisation, class-balanced sampling, fresh DSP "
+        "augmentation every epoch, an ensemble of 3 seeds exported as one model. How the CNN "
+        "got there (mean macro-F1 over kits, int8 (float)):",
+        "",
+        "| variant | mean macro-F1 |",
+        "|---|---|",
+        *ablations,
+        f"| the recipe: + ensemble of 3 | {drums['cnn']['mean_macro_f1']['int8']:.3f} "
+        f"({drums['cnn']['mean_macro_f1']['float']:.3f}) |",
+        "",
+        "Confusion of the int8 models summed over folds (rows true, columns predicted: "
+        + ", ".join(CLASSES)
+        + "): "
+        + "; ".join(f"{f}: {drums[f]['confusion_int8']}" for f in families)
+        + ".",
+        "",
+        "Simulated instrument, held-out players (accuracy int8 (float); dynamics: mean "
+        "Spearman rank correlation of the int8 embedding's linear read-out with the played "
+        "dynamics, within each hand part):",
+        "",
+        "| family | hand | location | dynamics | int8/float disagreement | test hits |",
+        "|---|---|---|---|---|---|",
+    ]
+    for family, scores in simulated.items():
+        cells = [
+            f"{scores['int8'][t]['accuracy']:.3f} ({scores['float'][t]['accuracy']:.3f})"
+            for t in SIMULATED_TASKS
+        ]
+        dynamics = scores["int8"]["dynamics_rank_correlation"].get("mean", float("nan"))
+        lines.append(
+            f"| {family} | " + " | ".join(cells) + f" | {dynamics:.3f} | "
+            f"{scores['int8_float_disagreement']:.2%} | {scores['test_hits']} |"
+        )
+    phases = ", ".join(f"{name} {s:.0f} s" for name, s in build["phases_s"].items())
+    lines += [
+        "",
+        f"Rebuilding the shipped default from an empty cache (`{build['command']}`): "
+        f"{build['wall_s'] / 60:.1f} min wall, {build['cpu_s'] / 60:.1f} min CPU "
+        f"(1-min load average {build['load_average_1min']['before']:.1f} before, "
+        f"{build['load_average_1min']['after']:.1f} after; {phases or build['error']}).",
+    ]
+    return "\n".join(lines) + "\n"
