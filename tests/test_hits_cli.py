@@ -161,7 +161,7 @@ def test_distribute_trains_on_two_cpu_replicas(saved, tmp_path):
     command = [
         sys.executable, "-m", "training", "hits", *train_command(saved, out),
         "--epochs", "6", "--batch-size", "32", "--no-progress", "--distribute",
-        "--cpu-replicas", "2",
+        "--cpu-replicas", "2", "--float-fallback",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -197,7 +197,7 @@ def send_and_await_reply(port, datagram):
     ("datagram", "expected"),
     [
         (build_msg("/hitar/control/threshold", "high").dgram, "got 'high' (a string)"),
-        (build_msg("/hitar/control/patch", 32).dgram, "got 32 (out of range)"),
+        (build_msg("/hitar/control/patch", 33).dgram, "got 33 (out of range)"),
         (build_msg("/hitar/control/patch", 1.0).dgram, "got 1.0 (a float)"),
         (build_msg("/hitar/control/volume", 1.0).dgram, "unknown control address"),
         (build_msg("/hitar/control/voice", [1, 0]).dgram, "got 2 arguments"),
