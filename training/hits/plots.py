@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+from training.figures import save_figure
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
@@ -19,7 +18,7 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
         axis.set_title(key)
         axis.set_xlabel("epoch")
         axis.legend()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_confusion(matrix: np.ndarray, class_names: list[str], title: str, path: Path) -> None:
@@ -38,7 +37,7 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], title: str, path:
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_embedding(
@@ -58,11 +57,4 @@ def plot_embedding(
     points = by_dynamics.scatter(*embedding.T, s=4, c=dynamics, cmap="viridis", alpha=0.6)
     figure.colorbar(points, ax=by_dynamics, label="dynamics")
     by_dynamics.set_title("embedding by dynamics")
-    _save(figure, path)
-
-
-def _save(figure: plt.Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
