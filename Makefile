@@ -59,8 +59,8 @@ format: $(VENV)/.dev ## Fix formatting and the fixable lint
 hit-model: $(VENV)/.dev ## Rebuild the shipped hit model bundle from scratch (simulate, train 3 VAEs, export; ~5 min)
 	$(PY) -m training hits default --out $(BUILD)/hits-default --bundle $(HIT_BUNDLE)
 
-voice-models: $(VENV)/.dev ## Retrain the FM voice's envelope models (~10 min per patch); ships those reaching 30 dB
-	$(PY) -m training voice ship --out $(BUILD)/voice-runs --max-minutes 10
+voice-models: $(VENV)/.dev ## Retrain the FM voice's envelope models (40 epochs, ~6 min per patch); ships those reaching 30 dB
+	$(PY) -m training voice ship --out $(BUILD)/voice-runs --epochs 40 --max-minutes 15
 
 $(BUILD)/tflite-runtime/.stamp:
 	test -x $(BUILD)/tflite-runtime/bin/python || $(PYTHON) -m venv $(BUILD)/tflite-runtime

@@ -4,8 +4,8 @@
 
 - CPU: VoicePath.process per 64-frame period at 48 kHz on a seeded pickup phrase set
   (training.voice.phrases), for every shipped patch: median and p99 of the wall time, against
-  the 10 % share of real time (133 µs) allowed; and each stage alone (tracker, model step,
-  synth) on the same hops.
+  the 10 % share of real time (133 µs) allowed; and each stage alone (pitch tracker, model
+  step with its note tracker, synth) on the same hops, and the note tracker alone.
 - Delay, pickup to output, ALSA buffering excluded. The path adds no buffering for periods that
   are a multiple of the hop: a hop's controls drive the output block of the same period, ramped
   across it. The *pipeline delay* is what the path adds to the tracker: hops between the
@@ -30,7 +30,8 @@ import numpy as np
 from bench.common import describe_machine, machine, timing_stats
 from firmware.dx7 import read_syx
 from firmware.layout import SAMPLE_RATE_HZ
-from firmware.pitch import PitchConfig, normalised_pitch, track
+from firmware.note_tracker import NoteConfig, NoteTracker
+from firmware.pitch import PitchConfig, track
 from firmware.voice import HOP_SAMPLES, VoiceConfig, VoicePath, bundle_folder, load_voice
 from training.voice.phrases import PhraseConfig, make_phrase, pickup_signal
 
@@ -83,19 +84,23 @@ def cpu(slot: int, signal: np.ndarray) -> dict:
         total[index] = time.perf_counter_ns() - start
     path.close()
     voice = load_voice(path.config, slot, SAMPLE_RATE_HZ)
-    stages = {"tracker": np.zeros(n_hops), "model": np.zeros(n_hops), "synth": np.zeros(n_hops)}
+    notes = NoteTracker(voice.model.note_config, SAMPLE_RATE_HZ / HOP_SAMPLES)
+    stages = {name: np.zeros(n_hops) for name in ("tracker", "notes", "model", "synth")}
     for index, hop in enumerate(hops):
         t0 = time.perf_counter_ns()
         f0_hz, loudness = voice.tracker.process(hop)
         t1 = time.perf_counter_ns()
-        levels = voice.model.step(normalised_pitch(f0_hz), loudness)
+        levels = voice.model.step(f0_hz, loudness)
         t2 = time.perf_counter_ns()
         voice.synth.set_controls(f0_hz, levels)
         voice.synth.render(out)
         t3 = time.perf_counter_ns()
+        notes.process(f0_hz, loudness)
+        t4 = time.perf_counter_ns()
         stages["tracker"][index], stages["model"][index], stages["synth"][index] = (
             t1 - t0, t2 - t1, t3 - t2,
         )  # fmt: skip
+        stages["notes"][index] = t4 - t3
     return {
         "hops": n_hops,
         "period_us": {k: v / 1e3 for k, v in timing_stats(total).items() if k != "count"},
@@ -179,7 +184,7 @@ def quality(slots: list[int]) -> dict:
         patch = load_patch(REPO_ROOT / BANK, slot)
         folder = bundle_folder(VoiceConfig().bundles, slot, patch)
         model = EnvelopeModel(folder, SAMPLE_RATE_HZ, patch)
-        test = held_out(model.pitch_config, progress=False)
+        test = held_out(model.pitch_config, model.note_config, progress=False)
         hop = model.pitch_config.hop_samples
         targets = test.targets(patch, SAMPLE_RATE_HZ / hop)
         figures = evaluate(model, patch, test, targets, SAMPLE_RATE_HZ, hop)
@@ -198,7 +203,7 @@ def level_error_sensitivity(sequences: int = 30, errors: tuple = (0.01, 0.03)) -
     from training.voice.cli import held_out
     from training.voice.evaluate import block_energies, segment_masks, snr_db
 
-    test = held_out(PitchConfig(), progress=False)
+    test = held_out(PitchConfig(), NoteConfig(), progress=False)
     end = int(test.offsets[sequences])
     part = dataclasses.replace(
         test,
@@ -261,14 +266,15 @@ def report(results: dict) -> str:
         f"CPU per {HOP_SAMPLES}-frame period at {SAMPLE_RATE_HZ} Hz ({CPU_SECONDS:.0f} s of "
         f"seeded pickup phrases), budget {budget_us:.0f} µs (10 % of real time):",
         "",
-        "| patch | median µs | p99 µs | tracker µs | model µs | synth µs | load |",
+        "| patch | median µs | p99 µs | pitch tracker µs | model step µs (note tracker µs) "
+        "| synth µs | load |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, c in results["cpu"].items():
         s = c["stages_median_us"]
         lines.append(
             f"| {name} | {c['period_us']['median']:.0f} | {c['period_us']['p99']:.0f} "
-            f"| {s['tracker']:.0f} | {s['model']:.0f} | {s['synth']:.0f} "
+            f"| {s['tracker']:.0f} | {s['model']:.0f} ({s['notes']:.0f}) | {s['synth']:.0f} "
             f"| {c['load_average']:.1f} |"
         )
     d = results["pipeline_delay"]

@@ -25,6 +25,7 @@ from deploy.export import quantization_summary, to_tflite
 from firmware import __version__
 from firmware.bundle import Bundle, sha256_file, write_bundle
 from firmware.dx7 import Patch
+from firmware.note_tracker import INPUT_NAMES, N_INPUTS, NoteConfig
 from firmware.pitch import PitchConfig
 from firmware.voice import (
     BUNDLE_KIND,
@@ -45,6 +46,15 @@ GOAL_MIDDLE_SNR_DB = 30.0
 INT8_MAX_LOSS_DB = 1.0
 CALIBRATION_HOPS = 1000
 CALIBRATION_SEQUENCES = 40
+INPUT_MEANINGS = (
+    "firmware.pitch.normalised_pitch(f0_hz): MIDI note / 127, 0 when unvoiced",
+    "firmware.pitch.PitchTracker loudness: RMS dBFS, -70..0 dB -> 0..1",
+    "firmware.note_tracker: the note's key (nearest semitone) / 127, 0 until voiced",
+    "firmware.note_tracker: the note's mean loudness over its ages velocity_hops",
+    "firmware.note_tracker: seconds since the note's onset, up to max_age_s",
+    "firmware.note_tracker: exp(-age / onset_ms)",
+)
+"""What each of the model's inputs is, for the manifest (firmware.note_tracker.INPUT_NAMES)."""
 
 
 def calibration_pairs(
@@ -75,6 +85,7 @@ def voice_manifest(
     slot: int,
     bank_path: Path,
     pitch: PitchConfig,
+    notes: NoteConfig,
     phrases: PhraseConfig,
     state_size: int,
     sample_rate_hz: int,
@@ -91,23 +102,23 @@ def voice_manifest(
             "bank_sha256": sha256_file(bank_path),
         },
         "pitch": dataclasses.asdict(pitch),
-        "inputs": {
-            "pitch": "firmware.pitch.normalised_pitch(f0_hz): MIDI note / 127, 0 when unvoiced",
-            "loudness": "firmware.pitch.PitchTracker loudness: RMS dBFS, -70..0 dB -> 0..1",
-        },
+        "notes": dataclasses.asdict(notes),
+        "inputs": dict(zip(INPUT_NAMES, INPUT_MEANINGS, strict=True)),
         "velocity_map": {
             "top_db": phrases.top_db,
             "range_db": phrases.range_db,
             "rule": "velocity v sustains at top_db - range_db * (1 - v / 127) dBFS RMS",
         },
         "tensors": {
-            INPUT_NAME: [1, 1, 2],
+            INPUT_NAME: [1, 1, N_INPUTS],
             STATE_NAME: [1, state_size],
             LEVELS_NAME: [1, 6],
             STATE_OUT_NAME: [1, state_size],
         },
         "state_size": state_size,
-        "reset_rule": "state = 0 and no step when pitch and loudness are both 0",
+        "reset_rule": (
+            "state = 0, note tracker reset and no step when pitch and loudness are both 0"
+        ),
     }
 
 

@@ -4,9 +4,11 @@ Per 64-sample hop (one synth block, one envelope frame):
 
 1. the pickup hop, scaled by the input gain, goes through the PitchTracker: f0 in Hz and
    loudness in [0, 1];
-2. when both are zero (silence) the model's recurrent state is reset; otherwise the envelope
-   model (TFLite GRU, `EnvelopeModel`) takes one step on (normalised pitch, loudness) and gives
-   the six operator output levels;
+2. when both are zero (silence) the model's recurrent state and its note tracker are reset;
+   otherwise the NoteTracker (firmware/note_tracker.py) turns them into the model's inputs
+   (pitch, loudness, and the note's key, velocity estimate and age since its onset) and the
+   envelope model (TFLite GRU, `EnvelopeModel`) takes one step on them, giving the six
+   operator output levels;
 3. `FMSynth.set_controls(f0_hz, levels)` then `render(out)`, scaled by the output gain (ramped
    across the hop when it changes, so a gain move does not click).
 
@@ -17,11 +19,11 @@ other period goes through a FIFO, which delays the output by hop - gcd(period, h
 Patches. `VoiceConfig.bank` is a DX7 bank, `patch` a slot in it (1..32, as on the DX7 panel),
 and each slot needs its own voice bundle (a model trained for that patch), found by the rule
 `VoiceConfig.bundles` ("deploy/bundles/voice-{slot}-{name}"). A bundle records the SHA-256 of
-the patch it was trained on and the tracker parameters it was trained with; the tracker is built
-from the bundle's parameters, so training and board cannot drift apart. `set_patch` hands the
-loading (bank, bundle, interpreter, synth) to a loader thread; the audio thread swaps the new
-voice in between periods when it is ready. A bad bundle at start is a one-line BundleError; at
-run time it is counted (`status()`) and the old patch keeps playing.
+the patch it was trained on and the pitch and note tracker parameters it was trained with; both
+trackers are built from the bundle's parameters, so training and board cannot drift apart.
+`set_patch` hands the loading (bank, bundle, interpreter, synth) to a loader thread; the audio
+thread swaps the new voice in between periods when it is ready. A bad bundle at start is a
+one-line BundleError; at run time it is counted (`status()`) and the old patch keeps playing.
 
 Real-time: everything the per-period path touches is allocated in the constructor or by the
 loader thread; per hop the path makes no allocation beyond the interpreter's and numpy scalars,
@@ -46,7 +48,8 @@ from firmware.dx7.patch import N_OPERATORS
 from firmware.dx7.sysex import encode_voice
 from firmware.errors import BundleError, ConfigError, HitarError
 from firmware.inference import TfliteModel
-from firmware.pitch import PitchConfig, PitchTracker, normalised_pitch
+from firmware.note_tracker import N_INPUTS, NoteConfig, NoteTracker
+from firmware.pitch import PitchConfig, PitchTracker
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ HOP_SAMPLES = 64
 BANK_SLOTS = 32
 
 INPUT_NAME = "inputs"
-"""float32 [1, 1, 2]: normalised pitch (firmware.pitch.normalised_pitch), loudness."""
+"""float32 [1, 1, N_INPUTS]: firmware.note_tracker's inputs (pitch, loudness, key, velocity,
+age, onset)."""
 STATE_NAME = "state"
 """float32 [1, H]: the GRU's state before the step (zeros after silence)."""
 LEVELS_NAME = "levels"
@@ -76,8 +80,8 @@ class VoiceConfig:
     bank: str = "firmware/patches/hitar.syx"
     """DX7 SysEx bank (32 voices) or single-voice dump."""
     patch: int = 7
-    """Slot in the bank, 1..32; the default, HITAR ORGN, is the project bank's voice whose
-    model reaches the quality goal (docs/FM_VOICE.md lists which do)."""
+    """Slot in the bank, 1..32; the default, HITAR ORGN, is the best of the project bank's
+    voices whose models reach the quality goal (docs/FM_VOICE.md lists which do)."""
     bundles: str = "deploy/bundles/voice-{slot}-{name}"
     """Voice bundle folder of a slot: {slot} is the slot number, {name} the patch name in lower
     case with dashes ("hitar-ep")."""
@@ -130,12 +134,12 @@ def bundle_folder(rule: str, slot: int, patch: Patch) -> Path:
 
 
 class EnvelopeModel:
-    """A voice bundle's step model, with the recurrent state owned here.
+    """A voice bundle's step model, with its note tracker and the recurrent state owned here.
 
-    step() runs one hop; on silence (pitch and loudness both 0) it resets the state instead of
-    running the model and gives zero levels (the synth is silent then: f0 is 0). Training
-    starts every sequence from a zero state at its first non-silent hop, which is what this
-    rule reproduces.
+    step() runs one hop; on silence (pitch and loudness both 0) it resets the state and the
+    note tracker instead of running the model and gives zero levels (the synth is silent then:
+    f0 is 0). Training starts every sequence from a zero state and a fresh note tracker at its
+    first non-silent hop, which is what this rule reproduces.
     """
 
     def __init__(self, bundle_path: Path, sample_rate_hz: int, patch: Patch) -> None:
@@ -159,13 +163,20 @@ class EnvelopeModel:
         self.pitch_config: PitchConfig = from_table(
             PitchConfig, manifest["pitch"], f"{where} pitch"
         )
+        if not isinstance(manifest.get("notes"), dict):
+            raise BundleError(
+                f"{where}: missing 'notes' (the note tracker's parameters); the bundle predates "
+                "the note inputs: train it again"
+            )
+        self.note_config: NoteConfig = from_table(NoteConfig, manifest["notes"], f"{where} notes")
+        self.notes = NoteTracker(self.note_config, sample_rate_hz / HOP_SAMPLES)
         self.model = TfliteModel(self.bundle.model_path)
         state_spec = self.model.inputs.get(STATE_NAME)
         if state_spec is None or len(state_spec.shape) != 2:
             raise BundleError(f"{where}: the model has no input '{STATE_NAME}' of shape [1, H]")
         self.state_size = state_spec.shape[1]
         expected = {
-            (True, INPUT_NAME): (1, 1, 2),
+            (True, INPUT_NAME): (1, 1, N_INPUTS),
             (True, STATE_NAME): (1, self.state_size),
             (False, LEVELS_NAME): (1, N_OPERATORS),
             (False, STATE_OUT_NAME): (1, self.state_size),
@@ -177,30 +188,30 @@ class EnvelopeModel:
                 raise BundleError(
                     f"{where}: tensor '{name}' should have shape {list(shape)}, found {found}"
                 )
-        self._inputs = np.zeros((1, 1, 2), np.float32)
+        self._inputs = np.zeros((1, 1, N_INPUTS), np.float32)
         self._state = np.zeros((1, self.state_size), np.float32)
         self._silent = np.zeros(N_OPERATORS, np.float32)
 
     def reset(self) -> None:
-        """Zero the recurrent state, as after silence."""
+        """Zero the recurrent state and forget the note, as after silence."""
         self._state.fill(0.0)
+        self.notes.reset()
 
-    def step(self, pitch: float, loudness: float) -> np.ndarray:
+    def step(self, f0_hz: float, loudness: float) -> np.ndarray:
         """One hop.
 
         Args:
-            pitch: normalised pitch in [0, 1] (0: unvoiced).
-            loudness: in [0, 1].
+            f0_hz: the pitch tracker's pitch in Hz (0: unvoiced).
+            loudness: the pitch tracker's loudness, in [0, 1].
 
         Returns:
             Operator output levels OL, float32 [6], OP1 first: a buffer overwritten by the next
             call.
         """
-        if pitch == 0.0 and loudness == 0.0:
-            self._state.fill(0.0)
+        if f0_hz == 0.0 and loudness == 0.0:
+            self.reset()
             return self._silent
-        self._inputs[0, 0, 0] = pitch
-        self._inputs[0, 0, 1] = loudness
+        self._inputs[0, 0] = self.notes.process(f0_hz, loudness)
         model = self.model
         model.set_input(INPUT_NAME, self._inputs)
         model.set_input(STATE_NAME, self._state)
@@ -208,19 +219,19 @@ class EnvelopeModel:
         self._state[...] = model.output(STATE_OUT_NAME)
         return model.output(LEVELS_NAME)[0]
 
-    def run(self, inputs: np.ndarray) -> np.ndarray:
+    def run(self, f0_hz: np.ndarray, loudness: np.ndarray) -> np.ndarray:
         """Step through a whole sequence from a zero state (for evaluation: the board's path).
 
         Args:
-            inputs: float32 [frames, 2], normalised pitch and loudness per hop.
+            f0_hz, loudness: float32 [frames] each, the pitch tracker's output per hop.
 
         Returns:
             float32 [frames, 6] operator levels.
         """
         self.reset()
-        levels = np.zeros((inputs.shape[0], N_OPERATORS), np.float32)
-        for frame, (pitch, loudness) in enumerate(inputs.tolist()):
-            levels[frame] = self.step(pitch, loudness)
+        levels = np.zeros((f0_hz.shape[0], N_OPERATORS), np.float32)
+        for frame, (f0, level) in enumerate(zip(f0_hz.tolist(), loudness.tolist(), strict=True)):
+            levels[frame] = self.step(f0, level)
         return levels
 
 
@@ -421,7 +432,7 @@ class VoicePath:
         voice = self._voice
         np.multiply(hop, self._input_gain, out=self._scaled)
         f0_hz, loudness = voice.tracker.process(self._scaled)
-        levels = voice.model.step(normalised_pitch(f0_hz), loudness)
+        levels = voice.model.step(f0_hz, loudness)
         voice.synth.set_controls(f0_hz, levels)
         voice.synth.render(out)
         target = self._output_gain

@@ -271,15 +271,32 @@ def test_failed_patch_load_is_counted_and_the_old_patch_plays_on(tmp_path: Path)
     assert np.abs(out).max() > 1e-3
 
 
-def test_state_is_reset_by_silence() -> None:
+def test_state_and_note_tracker_are_reset_by_silence() -> None:
     slot = SHIPPED[0]
     patch = PATCHES[slot - 1]
     model = EnvelopeModel(bundle_folder(RULE, slot, patch), SAMPLE_RATE_HZ, patch)
-    note = [(0.45, 0.6)] * 20
+    note = [(220.0, 0.6)] * 20
     first = [model.step(*hop).copy() for hop in note]
     assert not model.step(0.0, 0.0).any()
     again = [model.step(*hop).copy() for hop in note]
     np.testing.assert_array_equal(np.array(again), np.array(first))
+    assert model.notes.onsets == 2
+
+
+def test_bundle_without_note_tracker_parameters_is_refused(tmp_path: Path) -> None:
+    import json
+
+    from firmware.bundle import write_bundle
+
+    slot = SHIPPED[0]
+    patch = PATCHES[slot - 1]
+    source = bundle_folder(RULE, slot, patch)
+    manifest = json.loads((source / "manifest.json").read_text())
+    del manifest["notes"]
+    write_bundle(tmp_path / "old", (source / "model.tflite").read_bytes(), manifest)
+    with pytest.raises(BundleError, match="'notes'") as error:
+        EnvelopeModel(tmp_path / "old", SAMPLE_RATE_HZ, patch)
+    assert "\n" not in str(error.value)
 
 
 def test_config_from_a_toml_table() -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from firmware.dx7 import operator_levels, read_syx
 from firmware.layout import SAMPLE_RATE_HZ
-from firmware.pitch import PitchConfig, normalised_pitch, track
+from firmware.note_tracker import N_INPUTS, NoteConfig, note_inputs
+from firmware.pitch import PitchConfig, track
 from firmware.voice import REPO_ROOT, EnvelopeModel, VoiceConfig, bundle_folder
 from training.voice.dataset import build_inputs, voiced_runs
 from training.voice.evaluate import ONSET_MS, segment_masks, snr_db
@@ -27,7 +28,9 @@ TFLITE_RUNTIME_PYTHON = REPO_ROOT / "build" / "tflite-runtime" / "bin" / "python
 
 @pytest.fixture(scope="module")
 def small_set():
-    return build_inputs(6, 11, PhraseConfig(), PitchConfig(), SAMPLE_RATE_HZ, progress=False)
+    return build_inputs(
+        6, 11, PhraseConfig(), PitchConfig(), NoteConfig(), SAMPLE_RATE_HZ, progress=False
+    )
 
 
 def test_phrases_are_a_function_of_their_seed_and_stay_in_range() -> None:
@@ -68,7 +71,7 @@ def test_pickup_tone_has_the_phrase_pitch_and_level() -> None:
     assert abs(cents) <= config.detune_cents + 1
 
 
-def test_inputs_are_exactly_what_the_firmware_tracker_reports(small_set) -> None:
+def test_inputs_are_exactly_what_the_firmware_trackers_report(small_set) -> None:
     config = PhraseConfig()
     for phrase_index in range(3):
         rng = np.random.default_rng([11, phrase_index])
@@ -81,10 +84,9 @@ def test_inputs_are_exactly_what_the_firmware_tracker_reports(small_set) -> None
             first = int(small_set.first_frame[index])
             frames = slice(first, first + rows.stop - rows.start)
             np.testing.assert_array_equal(small_set.f0_hz[rows], f0_hz[frames])
-            np.testing.assert_array_equal(small_set.inputs[rows, 1], loudness[frames])
-            np.testing.assert_allclose(
-                small_set.inputs[rows, 0], normalised_pitch(f0_hz[frames]), rtol=1e-6
-            )
+            np.testing.assert_array_equal(small_set.loudness[rows], loudness[frames])
+            board = note_inputs(f0_hz[frames], loudness[frames], NoteConfig(), FRAME_RATE_HZ)
+            np.testing.assert_array_equal(small_set.inputs[rows], board)
 
 
 def test_sequences_are_the_runs_between_silences(small_set) -> None:
@@ -139,8 +141,11 @@ def tiny_export(tmp_path_factory, small_set):
     from training.voice.model import build_sequence_model, step_model
 
     keras.utils.set_random_seed(1)
-    model = build_sequence_model(8, np.array([0.5, 0.5]), np.array([0.1, 0.2]))
-    manifest = voice_manifest(PATCHES[0], 1, BANK, PitchConfig(), PhraseConfig(), 8, SAMPLE_RATE_HZ)
+    active = small_set.inputs[np.any(small_set.inputs != 0, axis=1)]
+    model = build_sequence_model(8, active.mean(axis=0), active.std(axis=0))
+    manifest = voice_manifest(
+        PATCHES[0], 1, BANK, PitchConfig(), NoteConfig(), PhraseConfig(), 8, SAMPLE_RATE_HZ
+    )
     folder = tmp_path_factory.mktemp("voice") / "bundle"
     write_bundle(folder, to_tflite(step_model(model)), {**manifest, "quantization": "float"})
     return model, folder
@@ -150,8 +155,9 @@ def test_step_model_threads_its_state_like_the_sequence_model(tiny_export, small
     model, folder = tiny_export
     envelope = EnvelopeModel(folder, SAMPLE_RATE_HZ, PATCHES[0])
     for index in range(min(3, small_set.n_sequences)):
-        inputs = small_set.inputs[small_set.rows(index)][:300]
-        stepped = envelope.run(inputs)
+        rows = small_set.rows(index)
+        inputs = small_set.inputs[rows][:300]
+        stepped = envelope.run(small_set.f0_hz[rows][:300], small_set.loudness[rows][:300])
         whole = model([inputs[None], np.zeros((1, 8), np.float32)])["levels"]
         np.testing.assert_allclose(stepped, np.asarray(whole)[0], rtol=1e-4, atol=1e-6)
 
@@ -167,6 +173,26 @@ def test_chunked_state_threading_equals_the_whole_sequence(tiny_export, small_se
         parts.append(np.asarray(outputs["levels"]))
         state = np.asarray(outputs["state_out"])
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["l1", "render"])
+def test_a_short_training_lowers_its_loss_and_plots_it(small_set, loss, tmp_path) -> None:
+    from training.voice.loss import render_weights
+    from training.voice.plots import plot_history
+    from training.voice.train import TrainConfig, train_envelope_model
+
+    targets = small_set.targets(PATCHES[0], SAMPLE_RATE_HZ / PitchConfig().hop_samples)
+    weights = render_weights(PATCHES[0], targets)
+    config = TrainConfig(state_size=8, epochs=3, batch_size=4, loss=loss, patience=3)
+    result = train_envelope_model(
+        small_set, targets, small_set, targets, config, progress=False,
+        train_weights=weights, validation_weights=weights,
+    )  # fmt: skip
+    history = result.history
+    assert len(history["train_loss"]) == 3 and history["train_loss"][-1] < history["train_loss"][0]
+    assert (history["val_l1"] == history["val_loss"]) == (loss == "l1")
+    plot_history(history, tmp_path / "history.png")
+    assert (tmp_path / "history.png").stat().st_size > 1000
 
 
 def test_shipped_bundles_load_in_tflite_runtime_2_14() -> None:
@@ -189,7 +215,7 @@ def test_shipped_bundles_load_in_tflite_runtime_2_14() -> None:
         "for folder in sys.argv[1:]:\n"
         "    m = TfliteModel(folder + '/model.tflite')\n"
         "    size = m.inputs['state'].shape[1]\n"
-        "    out = m.run(inputs=np.full((1, 1, 2), 0.5, np.float32),\n"
+        f"    out = m.run(inputs=np.full((1, 1, {N_INPUTS}), 0.5, np.float32),\n"
         "                state=np.zeros((1, size), np.float32))\n"
         "    print(json.dumps([m.runtime, out['levels'][0].tolist()]))\n"
     )
@@ -207,6 +233,6 @@ def test_shipped_bundles_load_in_tflite_runtime_2_14() -> None:
         model = TfliteModel(Path(folder) / "model.tflite")
         size = model.inputs["state"].shape[1]
         expected = model.run(
-            inputs=np.full((1, 1, 2), 0.5, np.float32), state=np.zeros((1, size), np.float32)
+            inputs=np.full((1, 1, N_INPUTS), 0.5, np.float32), state=np.zeros((1, size), np.float32)
         )["levels"][0]
         np.testing.assert_allclose(levels, expected, rtol=1e-5, atol=1e-6)

@@ -21,9 +21,11 @@ import numpy as np
 from firmware.dx7 import Patch, read_syx
 from firmware.errors import HitarError
 from firmware.layout import SAMPLE_RATE_HZ
+from firmware.note_tracker import NoteConfig
 from firmware.pitch import PitchConfig
 from firmware.voice import EnvelopeModel, bundle_folder
 from training.voice.dataset import VoiceInputs, cached_inputs
+from training.voice.loss import render_weights
 from training.voice.phrases import PhraseConfig
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ def _bank_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.voice.loss import LOSSES
     from training.voice.train import TrainConfig
 
     defaults = TrainConfig()
@@ -106,6 +109,7 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-size", type=int, default=defaults.state_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     parser.add_argument("--train-phrases", type=int, default=DataConfig().train_phrases)
     parser.add_argument(
         "--quantization", choices=("auto", "float", "int8"), default="auto",
@@ -122,23 +126,29 @@ def load_patch(bank: Path, slot: int) -> Patch:
 
 
 def splits(
-    data: DataConfig, pitch: PitchConfig, phrases: PhraseConfig, progress: bool
+    data: DataConfig,
+    pitch: PitchConfig,
+    phrases: PhraseConfig,
+    notes: NoteConfig,
+    progress: bool,
 ) -> dict[str, VoiceInputs]:
     """Train, validation and test inputs (tracked once, cached under build/voice-cache)."""
     sizes = {name: getattr(data, f"{name}_phrases") for name in ("train", "validation", "test")}
     seeds = {name: getattr(data, f"{name}_seed") for name in sizes}
     return {
-        name: cached_inputs(size, seeds[name], phrases, pitch, SAMPLE_RATE_HZ, CACHE_DIR, progress)
+        name: cached_inputs(
+            size, seeds[name], phrases, pitch, notes, SAMPLE_RATE_HZ, CACHE_DIR, progress
+        )
         for name, size in sizes.items()
     }
 
 
-def held_out(pitch: PitchConfig, progress: bool = True) -> VoiceInputs:
+def held_out(pitch: PitchConfig, notes: NoteConfig, progress: bool = True) -> VoiceInputs:
     """The test split alone (what evaluate and bench/voice.py score bundles on)."""
     data = DataConfig()
     return cached_inputs(
-        data.test_phrases, data.test_seed, PhraseConfig(), pitch, SAMPLE_RATE_HZ, CACHE_DIR,
-        progress,
+        data.test_phrases, data.test_seed, PhraseConfig(), pitch, notes, SAMPLE_RATE_HZ,
+        CACHE_DIR, progress,
     )  # fmt: skip
 
 
@@ -156,20 +166,22 @@ def train_patch(
 
     started = time.monotonic()
     patch = load_patch(args.bank, slot)
-    pitch, phrases = PitchConfig(), PhraseConfig()
+    pitch, notes, phrases = PitchConfig(), NoteConfig(), PhraseConfig()
     data_config = dataclasses.replace(DataConfig(), train_phrases=args.train_phrases)
     config = TrainConfig(
         state_size=args.state_size, epochs=args.epochs, max_minutes=args.max_minutes,
-        seed=args.seed, learning_rate=args.learning_rate,
+        seed=args.seed, learning_rate=args.learning_rate, loss=args.loss,
     )  # fmt: skip
     log.info("patch %d '%s' from %s -> %s", slot, patch.display_name, args.bank, bundle_path)
-    data = splits(data_config, pitch, phrases, progress=not args.quiet)
+    data = splits(data_config, pitch, phrases, notes, progress=not args.quiet)
     frame_rate_hz = SAMPLE_RATE_HZ / pitch.hop_samples
     targets = {name: split.targets(patch, frame_rate_hz) for name, split in data.items()}
+    weights = {name: render_weights(patch, levels) for name, levels in targets.items()}
     prepared_s = time.monotonic() - started
     result = train_envelope_model(
         data["train"], targets["train"], data["validation"], targets["validation"],
         config, progress=not args.quiet, start_from=start_from,
+        train_weights=weights["train"], validation_weights=weights["validation"],
     )  # fmt: skip
     trained_s = time.monotonic() - started - prepared_s
     summary = {
@@ -179,14 +191,15 @@ def train_patch(
         "hops": {name: int(split.inputs.shape[0]) for name, split in data.items()},
         "train": dataclasses.asdict(config),
         "parameters": int(result.model.count_params()),
-        "epochs_run": len(result.history["train_l1"]),
+        "epochs_run": len(result.history["train_loss"]),
         "best_epoch": result.best_epoch + 1,
-        "best_validation_l1": float(min(result.history["val_l1"])),
+        "best_validation_loss": float(min(result.history["val_loss"])),
+        "best_validation_l1": float(result.history["val_l1"][result.best_epoch]),
         "training_seconds": trained_s,
         "started_from": str(start_from) if start_from else None,
     }
     manifest = voice_manifest(
-        patch, slot, args.bank, pitch, phrases, config.state_size, SAMPLE_RATE_HZ
+        patch, slot, args.bank, pitch, notes, phrases, config.state_size, SAMPLE_RATE_HZ
     )
     bundle, metrics = export_voice_bundle(
         result.model, manifest, patch, data["test"], targets["test"], data["train"],
@@ -224,7 +237,7 @@ def _write_run(
     longest = int(np.argmax(test.lengths))
     rows = test.rows(longest)
     plot_envelopes(
-        test.inputs[rows], test_targets[rows], model.run(test.inputs[rows]),
+        test.inputs[rows], test_targets[rows], model.run(test.f0_hz[rows], test.loudness[rows]),
         SAMPLE_RATE_HZ / model.pitch_config.hop_samples, out / "envelopes.png",
     )  # fmt: skip
 
@@ -263,6 +276,11 @@ def _ship(args: argparse.Namespace) -> None:
             verdict = f"shipped to {target}"
         else:
             verdict = f"NOT shipped: middle SNR under {GOAL_MIDDLE_SNR_DB} dB"
+            if target.exists():
+                # What ships must be what this command reproduces: an older bundle of the
+                # slot was trained by other code and may not even load with this firmware.
+                shutil.rmtree(target)
+                verdict += f"; removed the older {target}"
         lines.append(f"{_summary_line(report)}; {verdict}")
         log.info("%s", lines[-1])
     (args.out / "ship.txt").write_text("\n".join(lines) + "\n")
@@ -273,7 +291,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     patch = load_patch(args.bank, args.patch)
     model = EnvelopeModel(args.bundle, SAMPLE_RATE_HZ, patch)
-    test = held_out(model.pitch_config)
+    test = held_out(model.pitch_config, model.note_config)
     hop = model.pitch_config.hop_samples
     targets = test.targets(patch, SAMPLE_RATE_HZ / hop)
     print(json.dumps(evaluate(model, patch, test, targets, SAMPLE_RATE_HZ, hop), indent=2))

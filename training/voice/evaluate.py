@@ -1,7 +1,8 @@
 """Evaluation of a voice bundle on held-out phrases, through the board's own code.
 
 The levels come from the bundle's TFLite model stepped hop by hop by `firmware.voice.
-EnvelopeModel` (the board's class, state reset on silence included), from the tracker's inputs.
+EnvelopeModel` (the board's class: its note tracker, state reset on silence included), from the
+pitch tracker's output.
 Both renders go through `firmware.dx7.render_offline` with the same f0 (the tracker's, what the
 board's synth plays): the *voice render* from the model's levels, the *true render* from the
 patch's own envelope generators. The difference is therefore the envelope model's error alone.
@@ -61,7 +62,7 @@ def predict_levels(model: EnvelopeModel, data: VoiceInputs) -> np.ndarray:
     levels = np.zeros((data.inputs.shape[0], 6), np.float32)
     for index in range(data.n_sequences):
         rows = data.rows(index)
-        levels[rows] = model.run(data.inputs[rows])
+        levels[rows] = model.run(data.f0_hz[rows], data.loudness[rows])
     return levels
 
 

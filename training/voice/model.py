@@ -21,7 +21,6 @@ import numpy as np
 
 from firmware.dx7.patch import N_OPERATORS
 from firmware.voice import INPUT_NAME, LEVELS_NAME, STATE_NAME, STATE_OUT_NAME
-from training.voice.dataset import N_INPUTS
 
 SCALING_NAME = "scaling"
 GRU_NAME = "gru"
@@ -44,7 +43,7 @@ def build_sequence_model(
             hops; baked into the model (the board feeds the raw normalised pitch and loudness).
             A key is 1/127 of the pitch input: scaled, it becomes a step the GRU can resolve.
     """
-    inputs = keras.Input((None, N_INPUTS), name=INPUT_NAME)
+    inputs = keras.Input((None, len(input_mean)), name=INPUT_NAME)
     state = keras.Input((state_size,), name=STATE_NAME)
     scaled = keras.layers.Normalization(
         mean=input_mean, variance=np.square(input_std), name=SCALING_NAME
@@ -88,7 +87,8 @@ def step_model(sequence_model: keras.Model) -> keras.Model:
         name: sequence_model.get_layer(name) for name in (SCALING_NAME, GRU_NAME, READOUT_NAME)
     }
     state_size = layers[GRU_NAME].units
-    inputs = keras.Input((1, N_INPUTS), batch_size=1, name=INPUT_NAME)
+    n_inputs = sequence_model.inputs[0].shape[-1]
+    inputs = keras.Input((1, n_inputs), batch_size=1, name=INPUT_NAME)
     state = keras.Input((state_size,), batch_size=1, name=STATE_NAME)
     copies = {
         SCALING_NAME: keras.layers.Normalization.from_config(layers[SCALING_NAME].get_config()),
