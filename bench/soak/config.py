@@ -29,6 +29,7 @@ LOOP_TOTALS = (
     "overrun_artefacts",
     "seam_artefacts",
     "near_overruns",
+    "near_overruns_detected",
 )
 NEAR_OVERRUN_MS = 20.0
 """A hit this close to lost frames lost part of its onset or window: not scored."""

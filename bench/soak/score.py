@@ -134,6 +134,11 @@ def score_loops(
     gaps = to_engine_frames(schedule[:, 0], schedule)
     loop_starts = to_engine_frames(np.arange(loops) * session_frames, schedule)
     unmatched = np.setdiff1d(detected, matched[matched >= 0])
+    # A hit near lost frames is not scored, but its detection is a hit, not a splice artefact.
+    near_hits = match_onsets(engine[affected], unmatched, tolerance)
+    unmatched = np.setdiff1d(unmatched, near_hits[near_hits >= 0])
+    near_found = np.zeros(len(stream), bool)
+    near_found[affected] = near_hits >= 0
     at_gap = _within(unmatched, gaps, near)
     at_seam = ~at_gap & _within(unmatched, loop_starts[1:], near)
     unmatched_loop = np.searchsorted(loop_starts, unmatched, side="right") - 1
@@ -157,6 +162,7 @@ def score_loops(
                 "loop": loop,
                 "scored": int(scored.sum()),
                 "near_overruns": int((~scored).sum()),
+                "near_overruns_detected": int(near_found[part].sum()),
                 "detected": int(found.sum()),
                 "misses": int(misses.sum()),
                 "unknown_misses": int((misses & ~missed_clean).sum()),
