@@ -21,7 +21,7 @@ from bench.common import describe_machine, machine
 from firmware.layout import N_CHANNELS, SAMPLE_RATE_HZ
 from firmware.onset import DetectorConfig
 from training.data.audio import read_audio, resample
-from training.data.drumkits import CLASSES, DEFAULT_ROOT, build_drumkits
+from training.data.drumkits import CLASSES, DEFAULT_ROOT, build_drumkits, package_kits
 from training.data.onsets import detect_onsets, match_onsets
 from training.data.sessions import SessionsConfig
 
@@ -87,7 +87,7 @@ def report(results: dict) -> str:
 
 def _drumkits() -> dict:
     start_s = time.perf_counter()
-    dataset, report = build_drumkits()
+    dataset, report = build_drumkits(kits=package_kits())
     build_s = time.perf_counter() - start_s
     per_kit: dict[str, dict[str, int]] = {}
     for (kit, class_name), count in sorted(report.kept.items()):

@@ -15,6 +15,7 @@ from training.data.drumkits import (
     find_drumkits,
     instrument_class,
     mapping_markdown,
+    package_kits,
     read_drumkit,
 )
 
@@ -164,6 +165,18 @@ def test_unknown_kit_and_empty_root_are_named(tmp_path):
 
 
 @needs_kits
+def test_the_benchmark_takes_the_kits_of_one_package_only():
+    """Kits of other packages in the same folder (hydrogen-data's GMRockKit) stay out."""
+    kits = package_kits()
+    assert "The Black Pearl 1.0" in kits and "GMRockKit" not in kits
+    assert set(kits) <= {folder.name for folder in find_drumkits()}
+    with pytest.raises(InputFileError, match=r"^no-such-package: not an installed Debian package"):
+        package_kits("no-such-package")
+    with pytest.raises(InputFileError, match=r"^coreutils: installed no drum kit"):
+        package_kits("coreutils")
+
+
+@needs_kits
 def test_mapping_table_lists_every_kit():
     table = mapping_markdown()
     for folder in find_drumkits():
@@ -174,7 +187,7 @@ def test_mapping_table_lists_every_kit():
 @pytest.mark.slow
 @needs_kits
 def test_all_debian_kits_build_with_every_class():
-    dataset, report = build_drumkits()
+    dataset, report = build_drumkits(kits=package_kits())
     counts = dataset.summary()["tasks"]["class"]
     assert all(counts[name] >= 20 for name in CLASSES), counts
     assert len(set(dataset.groups["kit"])) >= 10

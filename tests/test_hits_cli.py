@@ -119,6 +119,8 @@ def test_too_few_groups_and_bad_options_stop_training(tmp_path, capsys):
     assert "--cpu-replicas needs --distribute" in one_line_error(capsys)
     assert main(train_command(data, tmp_path / "run", "--mixup", "-1")) == 2
     assert "command line: mixup_alpha must be >= 0" in one_line_error(capsys)
+    assert main(train_command(data, tmp_path / "run", "--first-task-input", "plane")) == 2
+    assert "command line: first_task_input must be one of" in one_line_error(capsys)
     assert main(train_command(tmp_path / "nowhere", tmp_path / "run")) == 2
     assert "nowhere: no such dataset" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
@@ -161,7 +163,8 @@ def test_distribute_trains_on_two_cpu_replicas(saved, tmp_path):
     command = [
         sys.executable, "-m", "training", "hits", *train_command(saved, out),
         "--epochs", "6", "--batch-size", "32", "--no-progress", "--distribute",
-        "--cpu-replicas", "2", "--float-fallback",
+        "--cpu-replicas", "2", "--float-fallback", "--first-task-input", "trunk",
+        "--no-level-input",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -169,3 +172,5 @@ def test_distribute_trains_on_two_cpu_replicas(saved, tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 6 and history["loss"][-1] < history["loss"][0]
     assert (out / "bundle" / "model.tflite").is_file()
+    encoder = json.loads((out / "config.json").read_text())["cnn"]["encoder"]
+    assert encoder["first_task_input"] == "trunk" and encoder["level_input"] is False

@@ -40,6 +40,26 @@ def test_every_family_outputs_each_task_and_a_2d_embedding(features, builder):
     assert DYNAMICS in model.output_names and DYNAMICS not in outputs
 
 
+@pytest.mark.parametrize("builder", [build_cnn, build_vae])
+@pytest.mark.parametrize("first_task_input", ["embedding", "trunk"])
+def test_the_first_task_reads_the_plane_or_the_trunk_as_configured(
+    features, builder, first_task_input
+):
+    """Through the plane, the hand softmax has 2 inputs; from the trunk, as many as the trunk
+    has units. The other tasks always read the trunk."""
+    encoder = EncoderConfig(first_task_input=first_task_input)
+    family = VaeConfig(encoder=encoder) if builder is build_vae else _cnn(encoder)
+    model = builder(features.shape[1:], TASKS, *normalisation_stats(features, encoder), family)
+    expected = 2 if first_task_input == "embedding" else encoder.dense_units
+    assert model.get_layer("hand").kernel.shape == (expected, 4)
+    assert model.get_layer("location").kernel.shape == (encoder.dense_units, 5)
+
+
+def test_an_unknown_first_task_input_is_refused():
+    with pytest.raises(ValueError, match="first_task_input must be one of"):
+        EncoderConfig(first_task_input="decoder")
+
+
 def test_the_convolutions_see_no_gain_change(features):
     """A gain change is a constant added to every log band of every channel: the level stage
     removes it before anything is learned from the spectrum's shape."""
@@ -55,10 +75,14 @@ def test_the_convolutions_see_no_gain_change(features):
     assert np.abs(raw(louder) - raw(features)).max() > 0.1
 
 
-def _no_level():
+def _cnn(encoder: EncoderConfig):
     from training.hits.model import CnnConfig
 
-    return CnnConfig(encoder=EncoderConfig(level_norm=False))
+    return CnnConfig(encoder=encoder)
+
+
+def _no_level():
+    return _cnn(EncoderConfig(level_norm=False))
 
 
 def test_normalisation_stats_give_a_silent_channel_unit_spread(features):

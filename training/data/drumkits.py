@@ -9,6 +9,7 @@ kits never heard in training. docs/DATA.md lists what maps where, per kit (from
 """
 
 import re
+import subprocess
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from training.data.dataset import HitDataset
 
 DEFAULT_ROOT = Path("/usr/share/hydrogen/data/drumkits")
 """Where Debian's hydrogen-drumkits package installs the kits."""
+BENCHMARK_PACKAGE = "hydrogen-drumkits"
+"""The Debian package whose kits the real-drum benchmark uses. Other packages (hydrogen-data:
+GMRockKit, TR808EmulationKit) install kits into the same folder; a benchmark that took
+whatever is there would change with what else is installed."""
 
 CLASSES: tuple[str, ...] = ("kick", "snare", "tom", "hihat", "cymbal")
 
@@ -142,6 +147,28 @@ def find_drumkits(root: Path = DEFAULT_ROOT) -> list[Path]:
             f"{root}: no drum kits (install Debian's hydrogen-drumkits, or give --root)"
         )
     return kits
+
+
+def package_kits(package: str = BENCHMARK_PACKAGE) -> tuple[str, ...]:
+    """Names of the kit folders (with a drumkit.xml) that a Debian package installed, sorted.
+
+    Raises:
+        InputFileError: dpkg does not know the package, or it installed no kit.
+    """
+    try:
+        listed = subprocess.run(
+            ["dpkg-query", "-L", package], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        raise InputFileError(
+            f"{package}: not an installed Debian package (dpkg-query -L {package} failed)"
+        ) from None
+    kits = sorted(
+        Path(line).parent.name for line in listed.splitlines() if line.endswith("/drumkit.xml")
+    )
+    if not kits:
+        raise InputFileError(f"{package}: installed no drum kit (no drumkit.xml in its files)")
+    return tuple(kits)
 
 
 def kit_files(kit: Drumkit, report: CorpusReport) -> Iterator[HitFile]:

@@ -113,6 +113,18 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--members", type=int, default=1, help="ensemble of this many seeds (exported as one)"
     )
+    parser.add_argument(
+        "--first-task-input",
+        default="embedding",
+        help="what the first task's softmax reads: 'embedding' (class regions in the 2-D "
+        "plane) or 'trunk' (docs/HIT_MODELS.md)",
+    )
+    parser.add_argument(
+        "--no-level-input",
+        action="store_true",
+        help="keep the removed level out of the trunk (for classes whose loudness differs "
+        "between recordings, as between drum kits)",
+    )
     parser.add_argument("--no-augment", action="store_true", help="train on clean windows")
     parser.add_argument("--loss", choices=("crossentropy", "focal"), default="crossentropy")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
@@ -131,9 +143,14 @@ def train_config(args: argparse.Namespace):
     """
     from training.data.augment import AugmentConfig
     from training.hits.losses import LossConfig
+    from training.hits.model import CnnConfig, EncoderConfig
     from training.hits.train import TrainConfig
+    from training.hits.vae import VaeConfig
 
     try:
+        encoder = EncoderConfig(
+            first_task_input=args.first_task_input, level_input=not args.no_level_input
+        )
         return TrainConfig(
             family=args.model,
             epochs=args.epochs,
@@ -145,6 +162,8 @@ def train_config(args: argparse.Namespace):
             balanced=args.balanced,
             mixup_alpha=args.mixup,
             members=args.members,
+            cnn=CnnConfig(encoder=encoder),
+            vae=VaeConfig(encoder=encoder),
             losses=LossConfig(
                 classification=args.loss,
                 label_smoothing=args.label_smoothing,

@@ -99,5 +99,5 @@ def build_vae(
         RECONSTRUCTION: keras.layers.Identity(name=RECONSTRUCTION)(ops.reshape(error, (-1, 1))),
         KL: keras.layers.Identity(name=KL)(ops.reshape(kl, (-1, 1))),
     }
-    outputs |= task_heads(tasks, mean, trunk)
+    outputs |= task_heads(tasks, mean, trunk, config.encoder)
     return keras.Model(inputs, outputs, name="perc_vae")
