@@ -17,6 +17,7 @@ parts:
 """
 
 import dataclasses
+import itertools
 import json
 import os
 import resource
@@ -31,28 +32,39 @@ import numpy as np
 
 from bench.common import describe_machine, machine
 from firmware.features import FeatureConfig
-from training.data.drumkits import CLASSES, build_drumkits
+from training.data.drumkits import CLASSES, build_drumkits, package_kits
 from training.hits.model import FAMILIES
 
 TASK = "class"
 SEED = 0
 SIMULATED_TASKS = ("hand", "location")
+DYNAMICS_BANDS = (0.0, 0.3, 0.5, 0.7, 1.0)
+"""Edges of the played-dynamics bands that hand-part accuracy is broken down by: where the
+errors of the simulated instrument lie (soft hits, whose contacts are longest)."""
 
 
 def drum_config(family: str, **changes):
     """The leave-one-kit-out training recipe (docs/HIT_MODELS.md explains each choice), with
-    changes for the ablations ("level_norm" switches the encoder's level stage)."""
+    changes for the ablations ("level_norm" and "first_task_input" switch the encoder's,
+    "label_smoothing" the loss's)."""
+    from training.hits.losses import LossConfig
     from training.hits.model import CnnConfig, EncoderConfig
     from training.hits.train import TrainConfig
     from training.hits.vae import VaeConfig
 
-    encoder = EncoderConfig(level_input=False, level_norm=changes.pop("level_norm", True))
+    encoder = EncoderConfig(
+        level_input=False,
+        level_norm=changes.pop("level_norm", True),
+        first_task_input=changes.pop("first_task_input", "trunk"),
+    )
     recipe = {
         "family": family,
         "epochs": 60,
         "patience": 10,
         "seed": SEED,
         "balanced": True,
+        "mixup_alpha": 0.4,
+        "losses": LossConfig(label_smoothing=changes.pop("label_smoothing", 0.1)),
         "members": 3,
         "cnn": CnnConfig(encoder=encoder),
         "vae": VaeConfig(encoder=encoder),
@@ -61,16 +73,22 @@ def drum_config(family: str, **changes):
 
 
 ABLATIONS = {
-    "one CNN, no level normalisation, plain sampling": {
+    "the recipe's member (one CNN)": {"members": 1},
+    "... class read from the 2-D plane (as before)": {
         "members": 1,
-        "balanced": False,
-        "level_norm": False,
+        "first_task_input": "embedding",
     },
-    "+ level normalisation": {"members": 1, "balanced": False},
-    "+ class-balanced sampling": {"members": 1},
-    "+ mixup (alpha 0.4)": {"members": 1, "mixup_alpha": 0.4},
+    "... without mixup": {"members": 1, "mixup_alpha": 0.0},
+    "... without label smoothing": {"members": 1, "label_smoothing": 0.0},
+    "... without level normalisation": {"members": 1, "level_norm": False},
+    "... plain sampling (not class-balanced)": {"members": 1, "balanced": False},
 }
-"""CNN variants measured on the way to the recipe (one seed, one model each)."""
+"""CNN variants, one seed and one model each: the recipe's member with one thing changed."""
+
+
+PROBE_COPIES = 4
+"""Augmented copies of the training hits the linear probe sees besides the clean ones."""
+PROBE_L2 = 1e-3
 
 
 def measure() -> dict:
@@ -78,11 +96,13 @@ def measure() -> dict:
     return {
         "machine": machine(),
         "drums": {family: _drums(drum_config(family)) for family in FAMILIES},
+        "drums_linear_probe": _drums_probe(),
         "ablations": {
             name: _drums(drum_config("cnn", **changes))["mean_macro_f1"]
             for name, changes in ABLATIONS.items()
         },
         "simulated": {family: _simulated(family) for family in FAMILIES},
+        "simulated_linear_probe": _simulated_probe(),
         "default_build": _default_build(),
     }
 
@@ -90,7 +110,7 @@ def measure() -> dict:
 def _drums(config) -> dict[str, Any]:
     from training.hits.crossval import cross_validate
 
-    dataset, _ = build_drumkits()
+    dataset, _ = build_drumkits(kits=package_kits())
     started = time.monotonic()
     report = cross_validate(dataset, (TASK,), "kit", FeatureConfig(), config)
     folds = {
@@ -114,6 +134,62 @@ def _drums(config) -> dict[str, Any]:
     }
 
 
+def linear_probe(train, test, task: str, features: FeatureConfig) -> dict:
+    """A reference, not a model to ship: one softmax layer (L2-regularised) over the level-free,
+    standardised features of the training hits (clean, plus PROBE_COPIES augmented copies),
+    scored in float on the test hits. What a linear read-out of the features reaches tells
+    whether a network falls short of its input or its input falls short of the goal.
+
+    Returns:
+        The classification report (training.hits.metrics) of task on test.
+    """
+    import keras
+
+    from training.data.augment import AugmentConfig
+    from training.hits.metrics import classification_report
+    from training.hits.model import remove_level
+    from training.hits.train import dataset_features
+
+    keras.utils.set_random_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    copies = [dataset_features(train, features)] + [
+        dataset_features(train, features, rng, AugmentConfig()) for _ in range(PROBE_COPIES)
+    ]
+    x = remove_level(np.concatenate(copies)).reshape(len(train) * len(copies), -1)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
+    labels = np.tile(train.labels[task], len(copies))
+    n_classes = len(train.tasks[task])
+    weights = len(labels) / (n_classes * np.bincount(labels, minlength=n_classes).clip(1))
+    model = keras.Sequential(
+        [
+            keras.Input((x.shape[1],)),
+            keras.layers.Dense(
+                n_classes, activation="softmax", kernel_regularizer=keras.regularizers.L2(PROBE_L2)
+            ),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit((x - mean) / std, labels, epochs=60, batch_size=256, verbose=0,
+              class_weight=dict(enumerate(weights)))  # fmt: skip
+    test_x = remove_level(dataset_features(test, features)).reshape(len(test), -1)
+    probabilities = model.predict((test_x - mean) / std, verbose=0)
+    return classification_report(test.labels[task], probabilities, tuple(test.tasks[task]))
+
+
+def _drums_probe() -> dict[str, Any]:
+    """The linear probe, leave one kit out (all other kits train it): macro-F1 per kit."""
+    from training.data.splits import leave_one_group_out
+
+    dataset, _ = build_drumkits(kits=package_kits())
+    folds = {
+        kit: linear_probe(dataset.subset(train), dataset.subset(test), TASK, FeatureConfig())[
+            "macro_f1"
+        ]
+        for kit, train, test in leave_one_group_out(dataset.groups["kit"])
+    }
+    return {"folds": folds, "mean_macro_f1": float(np.mean(list(folds.values())))}
+
+
 def _scores(task_report: dict) -> dict:
     return {key: task_report[key] for key in ("macro_f1", "accuracy", "n", "f1")}
 
@@ -125,15 +201,11 @@ def _simulated(family: str) -> dict[str, Any]:
     from deploy.hits import convert_hits_model
     from training.hits.cli import default_training_config
     from training.hits.evaluate import evaluate_model
-    from training.hits.simulated import SimulatedData, cached_split
+    from training.hits.simulated import SimulatedData
     from training.hits.train import dataset_features, train_classifier
 
     features, data = FeatureConfig(), SimulatedData()
-    cache = Path("build") / "sim-cache"
-    splits = {
-        name: cached_split(name, getattr(data, name), features, cache)[0]
-        for name in ("train", "validation", "test")
-    }
+    splits = _simulated_splits()
     config = dataclasses.replace(default_training_config(), family=family)
     started = time.monotonic()
     result = train_classifier(
@@ -152,6 +224,10 @@ def _simulated(family: str) -> dict[str, Any]:
         report, outputs = evaluate_model(load_tflite(model_bytes), manifest, splits["test"])
         scores[variant] = {
             **{t: _scores(report["tasks"][t]) for t in SIMULATED_TASKS},
+            "hand_confusion": report["tasks"]["hand"]["confusion"],
+            "hand_accuracy_by_dynamics": _accuracy_by_dynamics(
+                splits["test"], outputs["hand"].argmax(axis=1)
+            ),
             "dynamics_rank_correlation": report["dynamics_rank_correlation"],
             "argmax": {t: outputs[t].argmax(axis=1) for t in SIMULATED_TASKS},
         }
@@ -170,6 +246,40 @@ def _simulated(family: str) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "training_s": trained_s,
     }
+
+
+def _simulated_splits() -> dict:
+    """The default's simulated train, validation and test splits (cached in build/)."""
+    from training.hits.simulated import SimulatedData, cached_split
+
+    data = SimulatedData()
+    return {
+        name: cached_split(name, getattr(data, name), FeatureConfig(), Path("build") / "sim-cache")[
+            0
+        ]
+        for name in ("train", "validation", "test")
+    }
+
+
+def _simulated_probe() -> dict[str, float]:
+    """The linear probe's accuracy per task on the held-out simulated players."""
+    splits = _simulated_splits()
+    return {
+        task: linear_probe(splits["train"], splits["test"], task, FeatureConfig())["accuracy"]
+        for task in SIMULATED_TASKS
+    }
+
+
+def _accuracy_by_dynamics(test, predicted: np.ndarray) -> list[dict[str, float]]:
+    """Hand-part accuracy of the test hits in each band of DYNAMICS_BANDS."""
+    bands = []
+    for low, high in itertools.pairwise(DYNAMICS_BANDS):
+        chosen = (test.dynamics >= low) & ((test.dynamics < high) | (high == DYNAMICS_BANDS[-1]))
+        correct = predicted[chosen] == test.labels["hand"][chosen]
+        bands.append(
+            {"low": low, "high": high, "hits": int(chosen.sum()), "accuracy": float(correct.mean())}
+        )
+    return bands
 
 
 def _default_build() -> dict[str, Any]:
@@ -236,9 +346,10 @@ def report(results: dict) -> str:
     lines += [
         "| **mean over kits** | | " + " | ".join(means) + " |",
         "",
-        "The recipe (both families): level normalisation, class-balanced sampling, fresh DSP "
-        "augmentation every epoch, an ensemble of 3 seeds exported as one model. How the CNN "
-        "got there (mean macro-F1 over kits, int8 (float)):",
+        "The recipe (both families): the class read from the trunk (not the 2-D plane), level "
+        "normalisation, class-balanced sampling, fresh DSP augmentation every epoch, an "
+        "ensemble of 3 seeds exported as one model. One CNN with one thing changed at a time "
+        "(mean macro-F1 over kits, int8 (float)):",
         "",
         "| variant | mean macro-F1 |",
         "|---|---|",
@@ -269,6 +380,25 @@ def report(results: dict) -> str:
             f"| {family} | " + " | ".join(cells) + f" | {dynamics:.3f} | "
             f"{scores['int8_float_disagreement']:.2%} | {scores['test_hits']} |"
         )
+    bands = [
+        f"{band['low']:.1f}-{band['high']:.1f}"
+        for band in next(iter(simulated.values()))["int8"]["hand_accuracy_by_dynamics"]
+    ]
+    lines += [
+        "",
+        "Hand-part accuracy of the int8 models by played dynamics (hits in brackets), and "
+        "their hand confusion (rows true, columns predicted: heel, thumb, fingers, nails):",
+        "",
+        "| family | " + " | ".join(bands) + " | confusion |",
+        "|---" * (len(bands) + 2) + "|",
+    ]
+    for family, scores in simulated.items():
+        cells = [
+            f"{band['accuracy']:.3f} ({band['hits']})"
+            for band in scores["int8"]["hand_accuracy_by_dynamics"]
+        ]
+        confusion = scores["int8"]["hand_confusion"]
+        lines.append(f"| {family} | " + " | ".join(cells) + f" | {confusion} |")
     phases = ", ".join(f"{name} {s:.0f} s" for name, s in build["phases_s"].items())
     lines += [
         "",
