@@ -32,6 +32,7 @@ import numpy as np
 
 from bench.common import describe_machine, machine
 from firmware.features import FeatureConfig
+from training.data.dataset import HitDataset
 from training.data.drumkits import CLASSES, build_drumkits, package_kits
 from training.hits.model import FAMILIES
 
@@ -134,7 +135,9 @@ def _drums(config) -> dict[str, Any]:
     }
 
 
-def linear_probe(train, test, task: str, features: FeatureConfig) -> dict:
+def linear_probe(
+    train: HitDataset, test: HitDataset, task: str, features: FeatureConfig
+) -> dict[str, Any]:
     """A reference, not a model to ship: one softmax layer (L2-regularised) over the level-free,
     standardised features of the training hits (clean, plus PROBE_COPIES augmented copies),
     scored in float on the test hits. What a linear read-out of the features reaches tells
@@ -248,7 +251,7 @@ def _simulated(family: str) -> dict[str, Any]:
     }
 
 
-def _simulated_splits() -> dict:
+def _simulated_splits() -> dict[str, HitDataset]:
     """The default's simulated train, validation and test splits (cached in build/)."""
     from training.hits.simulated import SimulatedData, cached_split
 
@@ -268,7 +271,7 @@ def _simulated_probe() -> dict[str, float]:
     }
 
 
-def _accuracy_by_dynamics(test, predicted: np.ndarray) -> list[dict[str, float]]:
+def _accuracy_by_dynamics(test: HitDataset, predicted: np.ndarray) -> list[dict[str, float]]:
     """Hand-part accuracy of the test hits in each band of DYNAMICS_BANDS."""
     bands = []
     for low, high in itertools.pairwise(DYNAMICS_BANDS):
