@@ -14,7 +14,6 @@ training.data.dataset) unless stated; per-hit parameters are drawn along the fir
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import sosfilt
 
 from firmware.layout import SAMPLE_RATE_HZ
 
@@ -73,15 +72,20 @@ def add_noise(
     """
     power = np.mean(np.square(signal, dtype=np.float64), axis=(1, 2))
     noise_rms = np.sqrt(power / 10.0 ** (np.asarray(snr_db) / 10.0))
-    noise = rng.standard_normal(signal.shape) * noise_rms[:, None, None]
-    return (signal + noise).astype(np.float32)
+    noise = rng.standard_normal(signal.shape, dtype=np.float32)
+    noisy = signal + noise * noise_rms.astype(np.float32)[:, None, None]
+    return noisy.astype(np.float32, copy=False)
+
+
+Parameter = np.ndarray | float
+"""A filter parameter: one value, or one per hit [n] (the section then has shape [n, 6])."""
 
 
 def rbj_peaking(
-    freq_hz: float, gain_db: float, q: float, sample_rate_hz: int = SAMPLE_RATE_HZ
+    freq_hz: Parameter, gain_db: Parameter, q: Parameter, sample_rate_hz: int = SAMPLE_RATE_HZ
 ) -> np.ndarray:
-    """Peaking EQ biquad (RBJ Audio EQ Cookbook) as one second-order section [6]: b0 b1 b2
-    a0 a1 a2, normalised so a0 = 1. gain_db at freq_hz, 0 dB far from it."""
+    """Peaking EQ biquad (RBJ Audio EQ Cookbook) as one second-order section [6] (or [n, 6]):
+    b0 b1 b2 a0 a1 a2, normalised so a0 = 1. gain_db at freq_hz, 0 dB far from it."""
     a = 10.0 ** (gain_db / 40.0)
     w0 = 2.0 * np.pi * freq_hz / sample_rate_hz
     alpha = np.sin(w0) / (2.0 * q)
@@ -92,10 +96,13 @@ def rbj_peaking(
 
 
 def rbj_low_shelf(
-    freq_hz: float, gain_db: float, slope: float = 1.0, sample_rate_hz: int = SAMPLE_RATE_HZ
+    freq_hz: Parameter,
+    gain_db: Parameter,
+    slope: float = 1.0,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
 ) -> np.ndarray:
-    """Low-shelf biquad (RBJ cookbook) as one section [6]: gain_db below freq_hz (the shelf
-    midpoint), 0 dB above; slope 1 is the steepest without overshoot."""
+    """Low-shelf biquad (RBJ cookbook) as one section [6] (or [n, 6]): gain_db below
+    freq_hz (the shelf midpoint), 0 dB above; slope 1 is the steepest without overshoot."""
     a, cos, beta = _shelf_terms(freq_hz, gain_db, slope, sample_rate_hz)
     b = [
         a * ((a + 1) - (a - 1) * cos + beta),
@@ -111,9 +118,12 @@ def rbj_low_shelf(
 
 
 def rbj_high_shelf(
-    freq_hz: float, gain_db: float, slope: float = 1.0, sample_rate_hz: int = SAMPLE_RATE_HZ
+    freq_hz: Parameter,
+    gain_db: Parameter,
+    slope: float = 1.0,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
 ) -> np.ndarray:
-    """High-shelf biquad (RBJ cookbook) as one section [6]: gain_db above freq_hz, 0 dB
+    """High-shelf biquad (RBJ cookbook) as one section [6] (or [n, 6]): gain_db above freq_hz, 0 dB
     below."""
     a, cos, beta = _shelf_terms(freq_hz, gain_db, slope, sample_rate_hz)
     b = [
@@ -130,8 +140,8 @@ def rbj_high_shelf(
 
 
 def _shelf_terms(
-    freq_hz: float, gain_db: float, slope: float, sample_rate_hz: int
-) -> tuple[float, float, float]:
+    freq_hz: Parameter, gain_db: Parameter, slope: float, sample_rate_hz: int
+) -> tuple[Parameter, Parameter, Parameter]:
     """(A, cos w0, 2 sqrt(A) alpha) shared by both shelves."""
     a = 10.0 ** (gain_db / 40.0)
     w0 = 2.0 * np.pi * freq_hz / sample_rate_hz
@@ -139,13 +149,44 @@ def _shelf_terms(
     return a, np.cos(w0), 2.0 * np.sqrt(a) * alpha
 
 
-def _section(b: list[float], a: list[float]) -> np.ndarray:
-    return np.array([*b, *a], dtype=np.float64) / a[0]
+def _section(b: list[Parameter], a: list[Parameter]) -> np.ndarray:
+    coefficients = np.stack(np.broadcast_arrays(*b, *a), axis=-1).astype(np.float64)
+    return coefficients / coefficients[..., 3:4]
 
 
 def apply_sections(signal: np.ndarray, sos: np.ndarray) -> np.ndarray:
-    """Filter along the frames axis (-2) with second-order sections [n_sections, 6]."""
-    return sosfilt(sos, signal, axis=-2).astype(np.float32)
+    """Filter each hit with its own second-order sections, from rest, as sosfilt would.
+
+    scipy's sosfilt takes one filter for all signals: one call per hit (with drawing its
+    sections) took 0.46 s of the 0.8 s that augmenting the default's 4,855 training hits
+    took. Here the recursion (transposed direct form II) runs over frames once, for every
+    hit and channel at a time, in float64: 0.2 s for the same hits, the same numbers.
+
+    Args:
+        signal: [n, frames, channels].
+        sos: [n, n_sections, 6], normalised so a0 = 1.
+
+    Returns:
+        float32 [n, frames, channels].
+    """
+    frames = np.moveaxis(signal, 1, 0).astype(np.float64, order="C")
+    y, state1, state2, scratch = (np.empty(frames.shape[1:]) for _ in range(4))
+    for section in np.moveaxis(sos, 1, 0):
+        b0, b1, b2, _, a1, a2 = (section[:, k, None] for k in range(6))
+        state1.fill(0.0)
+        state2.fill(0.0)
+        for x in frames:  # each frame is overwritten by its output once it is used
+            np.multiply(b0, x, out=y)
+            y += state1
+            np.multiply(b1, x, out=state1)
+            np.multiply(a1, y, out=scratch)
+            state1 -= scratch
+            state1 += state2
+            np.multiply(b2, x, out=state2)
+            np.multiply(a2, y, out=scratch)
+            state2 -= scratch
+            x[...] = y
+    return np.moveaxis(frames, 0, 1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -194,8 +235,10 @@ def augment(
     out = np.array(contexts, dtype=np.float32)
     invert = rng.random(n) < config.invert_probability
     out[invert] = invert_phase(out[invert])
-    for i in np.flatnonzero(rng.random(n) < config.filter_probability):
-        out[i] = apply_sections(out[i], random_sections(rng, config, sample_rate_hz))
+    filtered = np.flatnonzero(rng.random(n) < config.filter_probability)
+    if filtered.size:
+        sections = random_sections(rng, config, filtered.size, sample_rate_hz)
+        out[filtered] = apply_sections(out[filtered], sections)
     clip = np.flatnonzero(rng.random(n) < config.clip_probability)
     if clip.size:
         peaks = np.max(np.abs(out[clip]), axis=(1, 2)) + 1e-12
@@ -212,15 +255,18 @@ def augment(
 
 
 def random_sections(
-    rng: np.random.Generator, config: AugmentConfig, sample_rate_hz: int = SAMPLE_RATE_HZ
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    n: int,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
 ) -> np.ndarray:
-    """A random low shelf, high shelf and peak as second-order sections [3, 6]."""
+    """n random filters, each a low shelf, a high shelf and a peak: sections [n, 3, 6]."""
 
-    def log_uniform(bounds: tuple[float, float]) -> float:
-        return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+    def log_uniform(bounds: tuple[float, float]) -> np.ndarray:
+        return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), n))
 
-    def gain() -> float:
-        return float(rng.uniform(-config.shelf_gain_db, config.shelf_gain_db))
+    def gain() -> np.ndarray:
+        return rng.uniform(-config.shelf_gain_db, config.shelf_gain_db, n)
 
     return np.stack(
         [
@@ -229,7 +275,8 @@ def random_sections(
             rbj_peaking(
                 log_uniform(config.peak_hz), gain(), log_uniform(config.peak_q), sample_rate_hz
             ),
-        ]
+        ],
+        axis=1,
     )
 
 
