@@ -22,7 +22,7 @@ import numpy as np
 
 from deploy.export import (
     ExportError,
-    check_agreement,
+    check_score_loss,
     class_disagreement,
     load_tflite,
     quantization_summary,
@@ -39,8 +39,14 @@ from training.hits.model import EMBEDDING, inference_model
 from training.hits.vae import PosteriorSample
 
 log = logging.getLogger(__name__)
-MAX_DISAGREEMENT = 0.01
-"""Largest share of held-out hits on which int8 may classify differently from float."""
+MAX_SCORE_LOSS = 0.01
+"""Most macro-F1 that int8 may lose against float on any task, on the held-out hits: one
+point. Until 2026-12-02 the gate was the share of hits classified differently (at most 1 %).
+That share counts near-ties, where float is no more right than int8: of the 12 held-out
+hits (1.2 %) on which the rebuilt default's int8 and float named another hand part, float's
+top two probabilities were within 0.25 on every one, and float was right on 4, int8 on 7.
+The gate refused that int8 model and shipped float, which scored lower. The share is still
+measured and recorded (metrics.int8_float_disagreement)."""
 CALIBRATION_HITS = 10_000
 """At most this many training hits calibrate the int8 ranges: all of them, for a default-sized
 set. A few hundred miss the extremes that held-out hits then reach, and a clipped activation
@@ -76,10 +82,10 @@ def export_hits_bundle(
     training_summary: dict[str, Any],
     family: str,
     float_out: Path | None = None,
-    max_disagreement: float = MAX_DISAGREEMENT,
+    max_score_loss: float = MAX_SCORE_LOSS,
     float_fallback: bool = False,
 ) -> tuple[Bundle, dict[str, Any]]:
-    """Convert to float and int8 TFLite, compare them on held-out hits, write the int8 bundle
+    """Convert to float and int8 TFLite, score both on held-out hits, write the int8 bundle
     (or, where int8 is refused and float_fallback is set, the float one: the model whose
     figures were measured, as the refusal advises).
 
@@ -90,20 +96,28 @@ def export_hits_bundle(
         out: the bundle folder to write.
         family: "cnn" or "vae", recorded in the manifest.
         float_out: where to keep the float .tflite for reference, or None.
+        max_score_loss: most macro-F1 int8 may lose against float on any task.
         float_fallback: ship the float model instead of refusing.
 
     Raises:
-        ExportError: int8 and float disagree on more than max_disagreement of check_x
-            (without float_fallback).
+        ExportError: int8 scores more than max_score_loss below float on a task (without
+            float_fallback).
     """
     float_bytes, int8_bytes = convert_hits_model(model, tasks, calibration_x)
     float_model, int8_model = load_tflite(float_bytes), load_tflite(int8_bytes)
     float_outputs = float_model.run_many(**{INPUT_NAME: check_x})
     int8_outputs = int8_model.run_many(**{INPUT_NAME: check_x})
-    disagreement = class_disagreement(float_outputs, int8_outputs, tasks)
+    reports = {
+        variant: {t: classification_report(check_y[t], outputs[t], class_names[t]) for t in tasks}
+        for variant, outputs in (("float", float_outputs), ("int8", int8_outputs))
+    }
     shipped, shipped_bytes, shipped_model = "int8", int8_bytes, int8_model
     try:
-        check_agreement(disagreement, len(check_x), max_disagreement)
+        check_score_loss(
+            *({t: reports[variant][t]["macro_f1"] for t in tasks} for variant in ("float", "int8")),
+            len(check_x),
+            max_score_loss,
+        )
     except ExportError as error:
         if not float_fallback:
             raise
@@ -112,16 +126,11 @@ def export_hits_bundle(
     metrics = {
         "shipped": shipped,
         "held_out_hits": len(check_x),
-        "int8_float_disagreement": disagreement,
+        "int8_float_disagreement": class_disagreement(float_outputs, int8_outputs, tasks),
         "embedding_max_abs_error": float(
             np.max(np.abs(float_outputs[EMBEDDING] - int8_outputs[EMBEDDING]))
         ),
-        **{
-            variant: {
-                t: classification_report(check_y[t], outputs[t], class_names[t]) for t in tasks
-            }
-            for variant, outputs in (("float", float_outputs), ("int8", int8_outputs))
-        },
+        **reports,
     }
     if float_out is not None:
         float_out.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +188,7 @@ def export_run(
 
     Raises:
         BundleError: run_dir lacks one of RUN_FILES.
-        ExportError: int8 disagrees with float (as export_hits_bundle).
+        ExportError: int8 scores too far below float (as export_hits_bundle).
     """
     run_dir = Path(run_dir)
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]

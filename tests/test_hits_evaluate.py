@@ -34,7 +34,7 @@ def bundle(tmp_path_factory):
         result.model, TASKS, {t: train.tasks[t] for t in TASKS}, FEATURES,
         dataset_features(train, FEATURES), dataset_features(check, FEATURES),
         {t: check.labels[t] for t in TASKS}, tmp_path_factory.mktemp("b") / "bundle",
-        {}, "cnn", max_disagreement=1.0,
+        {}, "cnn", max_score_loss=1.0,
     )  # fmt: skip
     return bundle.path
 
