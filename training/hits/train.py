@@ -285,7 +285,7 @@ def _train_one(
     else:
         with strategy.scope():
             model = build_model(config, clean_train, class_counts)
-            compile_model(model, tasks, config.learning_rate, config.losses)
+            compile_model(model, tasks, config.learning_rate, config.losses, 1)
     batches = EpochBatches(
         train,
         features,
