@@ -18,6 +18,7 @@ parts:
 """
 
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -272,8 +273,10 @@ def _simulated(family: str) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _simulated_splits() -> dict[str, HitDataset]:
-    """The default's simulated train, validation and test splits (cached in build/)."""
+    """The default's simulated train, validation and test splits (cached in build/, and
+    loaded once per bench run: both families and the probe read them, none writes)."""
     from training.hits.simulated import SimulatedData, cached_split
 
     data, cache = SimulatedData(), Path("build") / "sim-cache"
@@ -329,21 +332,6 @@ def _default_build() -> dict[str, Any]:
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "phases_s": report.get("seconds", {}),
     }
-
-
-def _window_reference_lines(by_window: dict[str, dict[str, Any]] | None) -> list[str]:
-    """The probe's mean macro-F1 per analysis window, as a sentence (none in older results)."""
-    if not by_window:
-        return []
-    scores = ", ".join(
-        f"{window_ms} ms {entry['mean_macro_f1']:.3f}" for window_ms, entry in by_window.items()
-    )
-    return [
-        "The same probe with the analysis window lengthened (a reference only: the firmware "
-        "must send within about 10 ms of the hit; same onsets and bands, the FFT grows with "
-        f"the window), mean macro-F1 over kits: {scores}.",
-        "",
-    ]
 
 
 def report(results: dict) -> str:
@@ -403,7 +391,15 @@ def report(results: dict) -> str:
         )
         + ").",
         "",
-        *_window_reference_lines(results.get("drums_probe_by_window")),
+        "The same probe with the analysis window lengthened (a reference only: the firmware "
+        "must send within about 10 ms of the hit; same onsets and bands, the FFT grows with "
+        "the window), mean macro-F1 over kits: "
+        + ", ".join(
+            f"{window_ms} ms {entry['mean_macro_f1']:.3f}"
+            for window_ms, entry in results["drums_probe_by_window"].items()
+        )
+        + ".",
+        "",
         "Confusion of the int8 models summed over folds (rows true, columns predicted: "
         + ", ".join(CLASSES)
         + "): "

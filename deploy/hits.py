@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 MAX_SCORE_LOSS = 0.01
 """Most macro-F1 that int8 may lose against float on any task, on the held-out hits: one
 point. Until 2026-12-02 the gate was the share of hits classified differently (at most 1 %).
-That share counts near-ties, where float is no more right than int8: of the 12 held-out
-hits (1.2 %) on which the rebuilt default's int8 and float named another hand part, float's
-top two probabilities were within 0.25 on every one, and float was right on 4, int8 on 7.
-The gate refused that int8 model and shipped float, which scored lower. The share is still
-measured and recorded (metrics.int8_float_disagreement)."""
+That share counts near-ties, on which float is no more right than int8: the rebuilt
+default's int8 classified 1.2 % of its held-out hits differently from float and still scored
+higher (hand macro-F1 0.915 against 0.912, deploy/bundles/hits-default/manifest.json). The
+old gate refused it and shipped the float model. The share is still measured and recorded
+(metrics.int8_float_disagreement)."""
 CALIBRATION_HITS = 10_000
 """At most this many training hits calibrate the int8 ranges: all of them, for a default-sized
 set. A few hundred miss the extremes that held-out hits then reach, and a clipped activation
@@ -112,12 +112,11 @@ def export_hits_bundle(
         for variant, outputs in (("float", float_outputs), ("int8", int8_outputs))
     }
     shipped, shipped_bytes, shipped_model = "int8", int8_bytes, int8_model
+    macro_f1 = {
+        variant: {t: report[t]["macro_f1"] for t in tasks} for variant, report in reports.items()
+    }
     try:
-        check_score_loss(
-            *({t: reports[variant][t]["macro_f1"] for t in tasks} for variant in ("float", "int8")),
-            len(check_x),
-            max_score_loss,
-        )
+        check_score_loss(macro_f1["float"], macro_f1["int8"], len(check_x), max_score_loss)
     except ExportError as error:
         if not float_fallback:
             raise

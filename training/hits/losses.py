@@ -58,9 +58,10 @@ def classification_loss(config: LossConfig) -> keras.losses.Loss:
 
 STEPS_PER_EXECUTION = 16
 """Training batches run per call into the compiled graph. The models are so small that
-Keras's per-step Python overhead, not arithmetic, set the pace: 16 steps per call trained
-the default 23 % faster (10 epochs, 23.0 s against 17.8 s) with the same weights, batch by
-batch. Only epoch-level callbacks are used, so nothing waits on a per-step hook. Under a
+Keras's per-step Python overhead, not arithmetic, set the pace. The batches and updates are
+the same; only how many run per call changes. With the background epoch draw
+(train.EpochBatches) it took the default's training from 337 s to 210 s (docs/HIT_MODELS.md,
+Results). Only epoch-level callbacks are used, so nothing waits on a per-step hook. Under a
 tf.distribute strategy it is 1: with several steps per call, Keras 3 on TensorFlow 2.21
 fails under MirroredStrategy ("You must feed a value for placeholder tensor", two CPU
 replicas, tests/test_hits_cli.py)."""

@@ -7,6 +7,7 @@ tf.distribute strategy (training/hits/distribute.py) may be given: the model is 
 trained under it, each batch split across its replicas.
 """
 
+import contextlib
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from firmware.features import FeatureConfig, hit_features
 from training.data.augment import AugmentConfig, augment, jitter_shifts
 from training.data.dataset import UNLABELLED, DatasetError, HitDataset, cut_windows
-from training.hits.losses import LossConfig, compile_model
+from training.hits.losses import STEPS_PER_EXECUTION, LossConfig, compile_model
 from training.hits.model import (
     DYNAMICS,
     FAMILIES,
@@ -128,9 +129,9 @@ class EpochBatches(keras.utils.PyDataset):
     class-balanced or plain shuffled order, then mixup.
 
     The next epoch is drawn in a background thread while the model trains on this one: the
-    draw (DSP augmentation and features, numpy that releases the GIL) costs about half as
-    much as an epoch of training these small models, and drawn in line it left a core idle
-    while Keras waited. Only that thread uses rng, one epoch after the other, so the epochs
+    draw (DSP augmentation and features, numpy that releases the GIL) costs a good part of
+    an epoch of training these small models, and drawn in line it left a core idle while
+    Keras waited. Only that thread uses rng, one epoch after the other, so the epochs
     are the same as if they were drawn in line.
     """
 
@@ -279,13 +280,15 @@ def _train_one(
     rng = np.random.default_rng(config.seed)
     clean_train = dataset_features(train, features)
     class_counts = {task: len(train.tasks[task]) for task in tasks}
-    if strategy is None:
+    with contextlib.nullcontext() if strategy is None else strategy.scope():
         model = build_model(config, clean_train, class_counts)
-        compile_model(model, tasks, config.learning_rate, config.losses)
-    else:
-        with strategy.scope():
-            model = build_model(config, clean_train, class_counts)
-            compile_model(model, tasks, config.learning_rate, config.losses, 1)
+        compile_model(
+            model,
+            tasks,
+            config.learning_rate,
+            config.losses,
+            steps_per_execution=STEPS_PER_EXECUTION if strategy is None else 1,
+        )
     batches = EpochBatches(
         train,
         features,
