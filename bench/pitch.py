@@ -38,7 +38,9 @@ import soundfile
 from scipy.signal import resample_poly
 
 from bench.common import describe_machine, machine
-from bench.midi_render import (
+from firmware.layout import SAMPLE_RATE_HZ
+from firmware.pitch import PitchConfig, PitchTracker, track
+from training.data.midi_render import (
     SOUNDFONT,
     Note,
     fluidsynth_available,
@@ -47,8 +49,6 @@ from bench.midi_render import (
     render,
     write_midi,
 )
-from firmware.layout import SAMPLE_RATE_HZ
-from firmware.pitch import PitchConfig, PitchTracker, track
 
 BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "bench" / "pitch"
 NOTE_S = 1.0

@@ -2,6 +2,7 @@
 file and exit status 2; a small real run writes everything it promises; --distribute trains
 under a MirroredStrategy of two CPU replicas."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -124,6 +125,26 @@ def test_too_few_groups_and_bad_options_stop_training(tmp_path, capsys):
     assert main(train_command(tmp_path / "nowhere", tmp_path / "run")) == 2
     assert "nowhere: no such dataset" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_extra_training_hits_must_label_every_task(tmp_path, capsys):
+    data, extra = tmp_path / "hits.npz", tmp_path / "extra.npz"
+    guitar_like_dataset(60, groups=("a", "b", "c")).save(data)
+    only_hand = guitar_like_dataset(20, groups=("x",))
+    dataclasses.replace(
+        only_hand,
+        tasks={"hand": only_hand.tasks["hand"]},
+        labels={"hand": only_hand.labels["hand"]},
+    ).save(extra)
+    for command in ("train", "crossval"):
+        args = train_command(data, tmp_path / "run", "--extra-train", str(extra))
+        if command == "crossval":
+            args = ["crossval", *args[1:3], "--report", str(tmp_path / "r.json"), *args[5:]]
+        assert main(args) == 2
+        assert "extra.npz: hits without a 'location' label (--extra-train)" in one_line_error(
+            capsys
+        )
+    assert not (tmp_path / "run").exists() and not (tmp_path / "r.json").exists()
 
 
 @pytest.fixture(scope="module")

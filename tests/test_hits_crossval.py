@@ -7,6 +7,7 @@ import pytest
 from firmware.features import FeatureConfig
 from tests.hits_data import KIT, guitar_like_dataset
 from training.data.dataset import DatasetError
+from training.hits import crossval
 from training.hits.crossval import cross_validate, group_folds
 from training.hits.train import TrainConfig
 
@@ -49,3 +50,33 @@ def test_each_group_is_tested_once_by_a_model_that_never_heard_it():
             assert fold[variant]["tasks"]["hand"]["n"] == 32
     mean = np.mean([fold["int8"]["tasks"]["hand"]["macro_f1"] for fold in report["folds"]])
     assert report["mean"]["int8"]["hand"]["macro_f1"] == pytest.approx(mean)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KIT.is_dir(), reason="Debian hydrogen-drumkits not installed")
+def test_extra_hits_train_every_fold_and_are_never_validated_or_tested(monkeypatch):
+    dataset = guitar_like_dataset(96, groups=("a", "b", "c"))
+    extra = guitar_like_dataset(40, groups=("x",), seed=1)
+    trained_on = []
+    real_train = crossval.train_classifier
+
+    def recording_train(fit, validation, *args, **kwargs):
+        trained_on.append(
+            (
+                set(fit.groups["session"].tolist()),
+                set(validation.groups["session"].tolist()),
+                len(fit),
+            )
+        )
+        return real_train(fit, validation, *args, **kwargs)
+
+    monkeypatch.setattr(crossval, "train_classifier", recording_train)
+    config = TrainConfig(epochs=1, batch_size=32, augment=None)
+    report = cross_validate(dataset, ("hand",), "session", FeatureConfig(), config, extra_fit=extra)
+    assert len(trained_on) == 3
+    for fold, (fit_groups, validation_groups, hits) in zip(
+        report["folds"], trained_on, strict=True
+    ):
+        assert "x" in fit_groups and "x" not in validation_groups
+        assert hits == fold["hits"]["fit"] + 40 and fold["hits"]["extra_fit"] == 40
+        assert fold["hits"]["test"] == 32 and fold["int8"]["tasks"]["hand"]["n"] == 32

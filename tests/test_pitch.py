@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.midi_render import Note, fluidsynth_available, render, write_midi
 from firmware.config import from_table
 from firmware.errors import ConfigError
 from firmware.layout import N_CHANNELS, PICKUP_CHANNEL, SAMPLE_RATE_HZ
@@ -23,6 +22,7 @@ from firmware.pitch import (
     normalised_pitch,
     track,
 )
+from training.data.midi_render import Note, fluidsynth_available, render, write_midi
 
 RATE_HZ = SAMPLE_RATE_HZ
 CONFIG = PitchConfig()

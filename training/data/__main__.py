@@ -4,6 +4,8 @@
     python -m training.data corpus FOLDER [--settings FILE.toml] [--out FILE.npz] [--json]
     python -m training.data drumkits [--root DIR] [--kits NAME ...] [--settings FILE.toml]
                                      [--out FILE.npz] [--json] [--markdown]
+    python -m training.data soundfont-drums [--folder DIR] [--root DIR] [--settings FILE.toml]
+                                            [--out FILE.npz] [--json]
     python -m training.data summary FILE.npz [--json]
 
 A problem with the input prints one line naming the file and exits with status 2.
@@ -12,15 +14,23 @@ A problem with the input prints one line naming the file and exits with status 2
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from firmware.errors import HitarError
 from training.data.corpus import CorpusSettings, build_corpus
 from training.data.dataset import HitDataset, format_summary
-from training.data.drumkits import DEFAULT_ROOT, build_drumkits, mapping_markdown
+from training.data.drumkits import (
+    DEFAULT_ROOT,
+    build_drumkits,
+    drumkit_files,
+    mapping_markdown,
+    package_kits,
+)
 from training.data.sessions import build_sessions
 from training.data.settings import settings_from_file
+from training.data.soundfont_drums import DEFAULT_FOLDER, build_soundfont_drums
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,14 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     drumkits.set_defaults(run=_drumkits)
 
-    for command in (corpus, drumkits):
+    soundfonts = commands.add_parser(
+        "soundfont-drums",
+        help="render the drum kits of Debian's soundfonts as extra training kits (never those "
+        "of hydrogen-drumkits, which the benchmark tests on)",
+    )
+    soundfonts.add_argument(
+        "--folder", type=Path, default=DEFAULT_FOLDER, help="where the rendered files go"
+    )
+    soundfonts.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="the benchmark's kits, left out"
+    )
+    soundfonts.set_defaults(run=_soundfont_drums)
+
+    for command in (corpus, drumkits, soundfonts):
         command.add_argument("--settings", type=Path, help="TOML: [corpus], [levels], ... tables")
-    for command in (sessions, corpus, drumkits):
+    for command in (sessions, corpus, drumkits, soundfonts):
         command.add_argument("--out", type=Path, help="write the dataset to this .npz file")
     summary = commands.add_parser("summary", help="counts of a saved dataset")
     summary.add_argument("file", type=Path)
     summary.set_defaults(run=_summary)
-    for command in (sessions, corpus, drumkits, summary):
+    for command in (sessions, corpus, drumkits, soundfonts, summary):
         command.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -87,6 +110,13 @@ def _drumkits(args: argparse.Namespace) -> int:
     kits = tuple(args.kits) if args.kits else None
     dataset, report = build_drumkits(args.root, kits, _corpus_settings(args))
     return _finish(args, dataset, {**dataset.summary(), **report.to_dict()})
+
+
+def _soundfont_drums(args: argparse.Namespace) -> int:
+    benchmark = drumkit_files(args.root, package_kits())
+    dataset, report = build_soundfont_drums(benchmark, args.folder, settings=_corpus_settings(args))
+    reasons = Counter(reason for _, reason in report.skipped)
+    return _finish(args, dataset, {**dataset.summary(), "skipped": dict(reasons)})
 
 
 def _summary(args: argparse.Namespace) -> int:

@@ -193,6 +193,29 @@ def kit_files(kit: Drumkit, report: CorpusReport) -> Iterator[HitFile]:
                 yield HitFile(layer.path, class_name, kit.folder.name, layer.dynamics)
 
 
+def drumkit_files(
+    root: Path = DEFAULT_ROOT,
+    kits: tuple[str, ...] | None = None,
+    report: CorpusReport | None = None,
+) -> list[HitFile]:
+    """The hits of the named kits under root (default: all), as kit_files gives them.
+
+    Raises:
+        InputFileError: no kits, an unknown kit name, or a malformed drumkit.xml.
+    """
+    folders = find_drumkits(root)
+    if kits is not None:
+        known = {folder.name: folder for folder in folders}
+        unknown = [kit for kit in kits if kit not in known]
+        if unknown:
+            raise InputFileError(
+                f"{root}: no kit '{unknown[0]}' (kits: {', '.join(sorted(known))})"
+            )
+        folders = [known[kit] for kit in kits]
+    report = CorpusReport() if report is None else report
+    return [hit for folder in folders for hit in kit_files(read_drumkit(folder), report)]
+
+
 def build_drumkits(
     root: Path = DEFAULT_ROOT,
     kits: tuple[str, ...] | None = None,
@@ -208,17 +231,8 @@ def build_drumkits(
         InputFileError: no kits, an unknown kit name, or a malformed drumkit.xml.
         DatasetError: a class with fewer than min_hits_per_class usable samples.
     """
-    folders = find_drumkits(root)
-    if kits is not None:
-        known = {folder.name: folder for folder in folders}
-        unknown = [kit for kit in kits if kit not in known]
-        if unknown:
-            raise InputFileError(
-                f"{root}: no kit '{unknown[0]}' (kits: {', '.join(sorted(known))})"
-            )
-        folders = [known[kit] for kit in kits]
     report = CorpusReport()
-    files = [hit for folder in folders for hit in kit_files(read_drumkit(folder), report)]
+    files = drumkit_files(root, kits, report)
     dataset, loaded = build_hits(files, CLASSES, "kit", settings)
     loaded.skipped[:0] = report.skipped
     dataset.check_min_per_class((settings or CorpusSettings()).corpus.min_hits_per_class)

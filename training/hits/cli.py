@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         help="where int8 scores more than 1 point of macro-F1 below float on a task of the "
         "held-out hits, ship float",
     )
+    _extra_train_argument(train)
     _training_arguments(train)
     train.add_argument(
         "--distribute",
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     _data_arguments(crossval)
     crossval.add_argument("--report", type=Path, required=True, help="JSON report to write")
     crossval.add_argument("--group", help="grouping key (default: session, kit, ...)")
+    _extra_train_argument(crossval)
     _training_arguments(crossval)
     crossval.set_defaults(run=_crossval)
 
@@ -99,6 +101,15 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", type=Path, required=True, help="sessions folder, corpus folder or .npz"
     )
     parser.add_argument("--settings", type=Path, help="corpus build settings (TOML)")
+
+
+def _extra_train_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--extra-train",
+        type=Path,
+        help="more hits (folder or .npz) to train on only, never validated or tested: e.g. "
+        "the soundfonts' drum kits (python -m training.data soundfont-drums)",
+    )
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +188,26 @@ def train_config(args: argparse.Namespace):
         raise ConfigError(f"command line: {error}") from None
 
 
+def _extra_train(args: argparse.Namespace, tasks: tuple[str, ...]) -> HitDataset | None:
+    """The --extra-train hits, checked to label every task with the data's classes.
+
+    Raises:
+        DatasetError: a task unlabelled there, or other class names.
+    """
+    import numpy as np
+
+    from training.data.dataset import DatasetError
+    from training.hits.sources import load_dataset
+
+    if args.extra_train is None:
+        return None
+    extra, _ = load_dataset(args.extra_train, args.settings)
+    for task in tasks:
+        if task not in extra.tasks or np.any(extra.labels[task] < 0):
+            raise DatasetError(f"{args.extra_train}: hits without a '{task}' label (--extra-train)")
+    return extra
+
+
 def _prepare(args: argparse.Namespace) -> tuple[HitDataset, dict, tuple[str, ...], str]:
     """Load the data and check it before anything trains: (dataset, summary, tasks, group
     key)."""
@@ -210,7 +241,7 @@ def _prepare(args: argparse.Namespace) -> tuple[HitDataset, dict, tuple[str, ...
 def _train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from training.data.dataset import DatasetError
+    from training.data.dataset import DatasetError, concatenate
     from training.data.splits import group_split
 
     config = train_config(args)
@@ -222,6 +253,7 @@ def _train(args: argparse.Namespace) -> int:
     elif args.cpu_replicas:
         raise ConfigError("--cpu-replicas needs --distribute")
     dataset, summary, tasks, group_key = _prepare(args)
+    extra = _extra_train(args, tasks)
     groups = dataset.groups[group_key]
     if len(set(groups.tolist())) < 3:
         raise DatasetError(
@@ -231,8 +263,9 @@ def _train(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     rest, test = group_split(groups, SPLIT_FRACTION, rng)
     fit, validation = group_split(groups[rest], SPLIT_FRACTION, rng)
+    train = dataset.subset(rest[fit])
     splits = {
-        "train": dataset.subset(rest[fit]),
+        "train": train if extra is None else concatenate([train, extra]),
         "validation": dataset.subset(rest[validation]),
         "test": dataset.subset(test),
     }
@@ -241,6 +274,8 @@ def _train(args: argparse.Namespace) -> int:
         for name, part in splits.items()
     }
     training = {"data": summary, "group_key": group_key, "splits": split_summary}
+    if extra is not None:
+        training["extra_train"] = {"source": str(args.extra_train), "hits": len(extra)}
     finish_run(args.out, args.bundle or args.out / "bundle", splits, tasks, config, training,
                progress=not args.no_progress, strategy=strategy,
                float_fallback=args.float_fallback)  # fmt: skip
@@ -345,13 +380,16 @@ def _crossval(args: argparse.Namespace) -> int:
 
     config = train_config(args)
     dataset, summary, tasks, group_key = _prepare(args)
+    extra = _extra_train(args, tasks)
 
     def said(fold: dict[str, Any]) -> None:
         scores = ", ".join(f"{t} {fold['int8']['tasks'][t]['macro_f1']:.3f}" for t in tasks)
         log.info("held out %s (%d hits): int8 macro-F1 %s", fold["test_group"],
                  fold["hits"]["test"], scores)  # fmt: skip
 
-    report = cross_validate(dataset, tasks, group_key, FeatureConfig(), config, on_fold=said)
+    report = cross_validate(
+        dataset, tasks, group_key, FeatureConfig(), config, on_fold=said, extra_fit=extra
+    )
     write_report({"data": summary, "group_key": group_key, **report}, args.report)
     for variant, scores in report["mean"].items():
         log.info("%s mean macro-F1 over groups: %s", variant,

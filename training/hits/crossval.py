@@ -16,7 +16,7 @@ import numpy as np
 from deploy.export import class_disagreement, load_tflite
 from deploy.hits import convert_hits_model
 from firmware.features import FeatureConfig
-from training.data.dataset import HitDataset
+from training.data.dataset import HitDataset, concatenate
 from training.data.splits import group_split, leave_one_group_out
 from training.hits.evaluate import evaluate_model
 from training.hits.train import TrainConfig, dataset_features, train_classifier
@@ -57,11 +57,15 @@ def cross_validate(
     config: TrainConfig,
     validation_fraction: float = 0.2,
     on_fold: Callable[[dict[str, Any]], None] | None = None,
+    extra_fit: HitDataset | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one model per fold of group_folds(dataset.groups[group_key]).
 
     Args:
         on_fold: called with each fold's result as it is done (for progress).
+        extra_fit: hits that every fold also trains on (and calibrates int8 with), never
+            validated or tested: other sources of the same classes, such as the soundfonts'
+            drum kits (training.data.soundfont_drums) beside the benchmark's hydrogen kits.
 
     Returns:
         {"folds": [per fold: test group, the groups fitted and validated on, hits, best
@@ -78,9 +82,10 @@ def cross_validate(
             dataset.subset(fold.validation),
             dataset.subset(fold.test),
         )
-        result = train_classifier(fit, validation, tasks, features, config, progress=False)
+        trained_on = fit if extra_fit is None else concatenate([fit, extra_fit])
+        result = train_classifier(trained_on, validation, tasks, features, config, progress=False)
         float_bytes, int8_bytes = convert_hits_model(
-            result.model, tasks, dataset_features(fit, features)
+            result.model, tasks, dataset_features(trained_on, features)
         )
         reports, outputs = {}, {}
         for variant, model_bytes in (("float", float_bytes), ("int8", int8_bytes)):
@@ -91,7 +96,12 @@ def cross_validate(
             "test_group": fold.test_group,
             "fit_groups": sorted(set(fit.groups[group_key].tolist())),
             "validation_groups": sorted(set(validation.groups[group_key].tolist())),
-            "hits": {"fit": len(fit), "validation": len(validation), "test": len(test)},
+            "hits": {
+                "fit": len(fit),
+                "extra_fit": 0 if extra_fit is None else len(extra_fit),
+                "validation": len(validation),
+                "test": len(test),
+            },
             "best_epoch": result.best_epoch,
             "int8_float_disagreement": class_disagreement(outputs["float"], outputs["int8"], tasks),
             **reports,
