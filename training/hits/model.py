@@ -73,7 +73,7 @@ class EncoderConfig:
     then holds only what the family's other losses ask of it). A linear softmax of two numbers
     leaves little room for classes that move between recordings: on unseen drum kits a
     single CNN scores 0.35-0.37 macro-F1 through the plane and 0.48-0.53 from the trunk (the
-    drum recipe's ablations in two bench runs, docs/HIT_MODELS.md)."""
+    drum recipe's ablations in three bench runs, docs/HIT_MODELS.md)."""
 
     def __post_init__(self) -> None:
         if len(self.filters) != len(self.kernel_sizes):
