@@ -151,8 +151,11 @@ def attack_similarity(attack: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def check_installed(kits: Iterable[SoundfontKit] = SOUNDFONT_KITS) -> None:
-    """Raises:
-    InputFileError: a kit's soundfont is not there, naming the Debian package to install."""
+    """Stop before rendering anything when a soundfont is missing.
+
+    Raises:
+        InputFileError: a kit's soundfont is not there, naming the Debian package to install.
+    """
     for kit in kits:
         if not kit.soundfont.is_file():
             raise InputFileError(
