@@ -95,15 +95,13 @@ def fluidsynth_version() -> str:
     return result.stdout.decode().splitlines()[0].strip()
 
 
-def render(
-    midi_path: Path, wav_path: Path, sample_rate_hz: int, soundfont: Path = SOUNDFONT
-) -> np.ndarray:
-    """Render a MIDI file offline with fluidsynth and return it as mono.
+def render(midi_path: Path, wav_path: Path, sample_rate_hz: int) -> np.ndarray:
+    """Render a MIDI file offline with FluidR3 and return it as mono.
 
     Returns:
         float32 samples, shape [frames]: the mean of fluidsynth's two channels.
     """
-    return render_stereo(midi_path, wav_path, sample_rate_hz, soundfont).mean(axis=1)
+    return render_stereo(midi_path, wav_path, sample_rate_hz).mean(axis=1)
 
 
 def render_stereo(

@@ -12,8 +12,8 @@ matches a hit already kept (DUPLICATE_SIMILARITY) is dropped, and so is one whos
 matches any hit of the benchmark's kits (LEAK_SIMILARITY), so that nothing tested was heard
 in training. Debian's AVL drum kits (avldrums.lv2-soundfont) are left out whole: they are
 recorded by the author of hydrogen's "The Black Pearl 1.0", one of them is that kit, and the
-other's hi-hat matches the Black Pearl's (attack similarity 0.85-0.93 where other kits' stay
-below 0.7): the same instrument, heard in training, would flatter the Black Pearl's score.
+other's hi-hat attacks are far closer to the Black Pearl's than any soundfont's: the same
+instrument, heard in training, would flatter the Black Pearl's score.
 """
 
 import itertools
@@ -70,10 +70,10 @@ SILENT_PEAK = 1e-4
 DUPLICATE_SIMILARITY = 0.99
 LEAK_SIMILARITY = 0.9
 """Thresholds on attack similarity (attack_similarity): above the first, a hit is the same
-sound as one already kept (velocity layers of one sample and kits copying a sample score
-0.99-1.0); above the second, it may be the same recording as a benchmark hit. Distinct drums
-of a class mostly score below 0.85 against the benchmark's kits (a bass drum's thump looks
-like another's); a handful of soundfont hits reach 0.9-0.95 and are dropped to be safe."""
+sound as one already kept (a velocity layer that only scales one sample, a kit copying
+another's sample); above the second, it may be the same recording as a benchmark hit. The
+second is lower to be safe: distinct drums of one class can have alike attacks (a bass
+drum's thump looks like another's), and dropping a few of them costs little."""
 
 ATTACK_SAMPLES = 2400
 ATTACK_LEAD_SAMPLES = 48

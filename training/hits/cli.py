@@ -189,10 +189,11 @@ def train_config(args: argparse.Namespace):
 
 
 def _extra_train(args: argparse.Namespace, tasks: tuple[str, ...]) -> HitDataset | None:
-    """The --extra-train hits, checked to label every task with the data's classes.
+    """The --extra-train hits, checked to label every task (other class names stop at
+    dataset.concatenate, before anything trains).
 
     Raises:
-        DatasetError: a task unlabelled there, or other class names.
+        DatasetError: a task unlabelled there.
     """
     import numpy as np
 
