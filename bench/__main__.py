@@ -17,6 +17,7 @@ BENCHMARKS = (
     "hit_path",
     "data",
     "hits_real",
+    "calibration",
     "io",
     "bundle_store",
     "pitch",

@@ -89,7 +89,8 @@ def run(
     """
     features, model = load_model(settings)
     log.info("board %s: %s", settings.profile.name, settings.profile.description)
-    log.info("model %s (%s)", model.bundle.path, model.model.runtime)
+    calibration = f"; player calibration of {', '.join(model.offsets)}" if model.offsets else ""
+    log.info("model %s (%s%s)", model.bundle.path, model.model.runtime, calibration)
     audio = settings.audio
     with ExitStack() as stack:
         if source is None:

@@ -4,6 +4,7 @@ train     train a model (--model cnn|vae) on a sessions folder, a corpus folder 
           .npz; write config, history, metrics, plots, the Keras model and an int8 bundle
 evaluate  score a bundle on labelled hits through the firmware's features and interpreter
 crossval  leave-one-group-out: train and score one model per held-out session/kit/player
+calibrate fit a bundle to one player from a few labelled hits of theirs (a calibrated copy)
 default   rebuild the shipped default model from the simulator: simulate, train, export
 
 A problem with the input (labels, audio, too few examples, a bad option) prints one line
@@ -75,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report", type=Path, required=True, help="JSON report to write")
     evaluate.add_argument("--plots", type=Path, help="folder for confusion/embedding PNGs")
     evaluate.set_defaults(run=_evaluate)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="calibrate a bundle to one player's labelled hits (writes a copy)"
+    )
+    calibrate.add_argument("--model", type=Path, required=True, help="bundle folder")
+    _data_arguments(calibrate)
+    calibrate.add_argument("--out", type=Path, required=True, help="calibrated bundle to write")
+    calibrate.add_argument("--task", default="hand", help="task to calibrate (default: hand)")
+    calibrate.add_argument("--report", type=Path, help="JSON report of what was fitted")
+    calibrate.set_defaults(run=_calibrate)
 
     crossval = commands.add_parser("crossval", help="leave-one-group-out train and score")
     _data_arguments(crossval)
@@ -372,6 +383,26 @@ def _evaluate(args: argparse.Namespace) -> int:
             "%s: accuracy %.3f, macro-F1 %.3f on %d hits",
             task, task_report["accuracy"], task_report["macro_f1"], task_report["n"],
         )  # fmt: skip
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from training.hits.calibrate import calibrate_bundle
+    from training.hits.evaluate import write_report
+    from training.hits.sources import load_dataset
+
+    dataset, summary = load_dataset(args.data, args.settings, min_hits_per_class=0)
+    report = calibrate_bundle(args.model, dataset, args.task, args.out)
+    if args.report:
+        write_report({**report, "data": summary}, args.report)
+    accuracy = report["accuracy_on_these_hits"]
+    log.info(
+        "%s: offsets %s from %s hits; accuracy on these hits %.3f -> %.3f (score another take "
+        "with `hits evaluate`); wrote %s",
+        args.task,
+        ", ".join(f"{name} {value:+.2f}" for name, value in report["offsets"].items()),
+        sum(report["hits"].values()), accuracy["before"], accuracy["after"], report["bundle"],
+    )  # fmt: skip
     return 0
 
 

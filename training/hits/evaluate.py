@@ -2,7 +2,8 @@
 
 Windows are cut by firmware.features.cut_window, features computed by
 firmware.features.hit_features with the bundle's own feature parameters, and the model run by
-firmware.inference.TfliteModel one hit at a time, as on the board: the figures describe what
+firmware.inference.TfliteModel one hit at a time, as on the board, its probabilities through
+the bundle's player calibration if it has one (firmware.calibration): the figures describe what
 the shipped file does, not what the Keras model did. Works for any bundle whose manifest names
 its classes per task (guitar bundles: hand and location; drum bundles: class).
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from firmware.bundle import load_bundle
+from firmware.calibration import calibrated, manifest_offsets
 from firmware.features import FeatureConfig, hit_features
 from firmware.hit_model import INPUT_NAME
 from firmware.inference import TfliteModel
@@ -69,6 +71,9 @@ def evaluate_model(
         )
     x = hit_features(dataset.windows(features), features)
     outputs = model.run_many(**{INPUT_NAME: x})
+    offsets = manifest_offsets(manifest.get("calibration"), classes, "bundle manifest")
+    for task, task_offsets in offsets.items():
+        outputs[task] = calibrated(outputs[task], task_offsets)
     report: dict[str, Any] = {"hits": len(dataset), "tasks": {}}
     for task in shared:
         truth = bundle_labels(dataset, task, classes[task])

@@ -3,13 +3,14 @@ corpus folder or a saved dataset (.npz), each built by training.data's own build
 every check they make (labels, levels, rates, class counts) stops a command the same way.
 """
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from firmware.errors import InputFileError
 from training.data.corpus import CorpusSettings, build_corpus
 from training.data.dataset import HitDataset
-from training.data.sessions import DATASET_FILE, build_sessions
+from training.data.sessions import DATASET_FILE, build_sessions, read_settings
 from training.data.settings import settings_from_file
 
 GROUP_KEYS = ("session", "kit", "source")
@@ -17,7 +18,9 @@ GROUP_KEYS = ("session", "kit", "source")
 a corpus's source folders."""
 
 
-def load_dataset(path: Path, settings: Path | None = None) -> tuple[HitDataset, dict[str, Any]]:
+def load_dataset(
+    path: Path, settings: Path | None = None, min_hits_per_class: int | None = None
+) -> tuple[HitDataset, dict[str, Any]]:
     """Build or read the dataset at path.
 
     A .npz file is a saved dataset; a folder holding session files (*.toml other than
@@ -26,6 +29,8 @@ def load_dataset(path: Path, settings: Path | None = None) -> tuple[HitDataset, 
     Args:
         settings: corpus settings TOML ([corpus], [levels], ...); sessions folders take theirs
             from their own dataset.toml, saved datasets need none.
+        min_hits_per_class: overrides the settings' minimum for folders: a calibration take
+            holds a few hits per class, far fewer than training needs, and checks its own.
 
     Returns:
         (the dataset, a JSON-able summary of how it was made).
@@ -40,9 +45,16 @@ def load_dataset(path: Path, settings: Path | None = None) -> tuple[HitDataset, 
     if not path.is_dir():
         raise InputFileError(f"{path}: no such dataset (a sessions folder, corpus folder or .npz)")
     if any(p.name != DATASET_FILE for p in path.rglob("*.toml")):
-        dataset, summary = build_sessions(path)
+        session_settings = read_settings(path)
+        if min_hits_per_class is not None:
+            sessions = replace(session_settings.sessions, min_hits_per_class=min_hits_per_class)
+            session_settings = replace(session_settings, sessions=sessions)
+        dataset, summary = build_sessions(path, session_settings)
         return dataset, {"source": str(path), "kind": "sessions", **summary}
-    corpus_settings = settings_from_file(CorpusSettings, settings) if settings else None
+    corpus_settings = settings_from_file(CorpusSettings, settings) if settings else CorpusSettings()
+    if min_hits_per_class is not None:
+        corpus = replace(corpus_settings.corpus, min_hits_per_class=min_hits_per_class)
+        corpus_settings = replace(corpus_settings, corpus=corpus)
     dataset, report = build_corpus(path, corpus_settings)
     return dataset, {
         "source": str(path),

@@ -1,0 +1,117 @@
+"""Player calibration: per-class offsets added to a hit model's log-probabilities, fitted on a
+few labelled hits of one player.
+
+Why offsets and not retraining: on players the model never heard, most hand-part errors are
+one player's hand sitting on the wrong side of a class boundary, the same for all of that
+player's hits (a heavier thumb read as a heel, hit after hit). Moving each class's boundary by
+one number per class fixes that kind of error and cannot learn much else: a handful of labelled
+hits per class is enough to fit it, and too few to overfit it. Fitting and applying are a few
+lines of numpy, so a calibration can be fitted on the workstation or on the board alike, and
+the model itself stays exactly as it was exported and measured.
+
+The offsets live in the bundle manifest ("calibration", per task), so a calibrated bundle is
+deployed, checked and hot-swapped like any other (training/hits/calibrate.py writes one).
+"""
+
+import numpy as np
+
+from firmware.errors import BundleError
+
+L2_PER_HIT = 1e-3
+"""Ridge on the offsets, per calibration hit's worth of log-likelihood: keeps offsets finite
+when the calibration hits are all classified right, and pulls them towards 0 (no change) in
+proportion to how little evidence there is."""
+NEWTON_STEPS = 25
+PROBABILITY_FLOOR = 1e-6
+"""An int8 model rounds small probabilities to 0; their log is floored here."""
+
+
+def calibrated(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Probabilities with the offsets added to their logs, renormalised.
+
+    Args:
+        probabilities: float [..., n_classes], each row summing to about 1.
+        offsets: float [n_classes], from fit_offsets.
+
+    Returns:
+        float32 [..., n_classes], rows summing to 1.
+    """
+    logits = np.log(np.maximum(probabilities, PROBABILITY_FLOOR)) + offsets
+    return _softmax(logits).astype(np.float32)
+
+
+def fit_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The offsets that make the labelled hits most likely, with a ridge (L2_PER_HIT).
+
+    A regularised multinomial logistic regression with the model's log-probabilities as fixed
+    inputs and only the per-class intercepts free: convex, solved by Newton's method.
+
+    Args:
+        probabilities: the model's uncalibrated outputs, float [n, n_classes].
+        labels: int [n], class indices; every class must have at least one hit.
+
+    Returns:
+        float32 [n_classes], summing to 0.
+
+    Raises:
+        ValueError: a class without hits, or labels outside the classes.
+    """
+    n, n_classes = probabilities.shape
+    labels = np.asarray(labels)
+    if n == 0 or labels.shape != (n,) or labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must be {n} class indices in [0, {n_classes})")
+    counts = np.bincount(labels, minlength=n_classes)
+    if np.any(counts == 0):
+        raise ValueError(f"class {int(np.argmin(counts))} has no calibration hit")
+    log_p = np.log(np.maximum(probabilities.astype(np.float64), PROBABILITY_FLOOR))
+    target = np.eye(n_classes)[labels]
+    offsets = np.zeros(n_classes)
+    for _ in range(NEWTON_STEPS):
+        p = _softmax(log_p + offsets)
+        gradient = (p - target).mean(axis=0) + 2 * L2_PER_HIT * offsets
+        hessian = (np.diag(p.mean(axis=0)) - p.T @ p / n) + 2 * L2_PER_HIT * np.eye(n_classes)
+        offsets -= np.linalg.solve(hessian, gradient)
+    return (offsets - offsets.mean()).astype(np.float32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def manifest_offsets(
+    calibration: object, classes: dict[str, tuple[str, ...]], where: str
+) -> dict[str, np.ndarray]:
+    """The offsets per task of a manifest's "calibration" section, checked.
+
+    Args:
+        calibration: the section ({task: {"offsets": [...], ...}}), or None when absent.
+        classes: task -> class names, from the same manifest.
+        where: the manifest's path, for errors.
+
+    Raises:
+        BundleError: one line naming the field and what is expected.
+    """
+    if calibration is None:
+        return {}
+    if not isinstance(calibration, dict):
+        raise BundleError(f"{where}: 'calibration' must be an object of tasks")
+    offsets = {}
+    for task, section in calibration.items():
+        if task not in classes:
+            raise BundleError(f"{where}: calibration.{task}: not a task of this model")
+        values = section.get("offsets") if isinstance(section, dict) else None
+        expected = len(classes[task])
+        if (
+            not isinstance(values, list)
+            or len(values) != expected
+            or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+                for v in values
+            )
+        ):
+            raise BundleError(
+                f"{where}: calibration.{task}.offsets must be {expected} finite numbers"
+            )
+        offsets[task] = np.asarray(values, dtype=np.float32)
+    return offsets

@@ -1,0 +1,82 @@
+"""Calibrate a hit bundle to one player: fit per-class offsets (firmware.calibration) on a few
+labelled hits of theirs, and write a copy of the bundle that carries them.
+
+The player records a short labelled take (a few hits of each hand part, labelled like any
+session), and the offsets are fitted on what the bundle itself outputs for those hits, through
+the firmware's features and interpreter (training.hits.evaluate). The model file is copied
+unchanged; only the manifest gains its "calibration" section, so the firmware checks, deploys
+and hot-swaps the calibrated bundle like any other. Calibrating a bundle that already has
+offsets for the task adds the new ones to them: offsets compose by addition.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware.bundle import load_bundle, write_bundle
+from firmware.calibration import calibrated, fit_offsets, manifest_offsets
+from firmware.inference import TfliteModel
+from training.data.dataset import UNLABELLED, DatasetError, HitDataset
+from training.hits.evaluate import bundle_labels, evaluate_model
+
+MIN_HITS_PER_CLASS = 3
+"""Fewest labelled hits per class to calibrate from. On held-out simulated players 5 per hand
+part gave most of what 10 did (docs/HIT_MODELS.md, Player calibration)."""
+WRITTEN_BY_BUNDLE = ("format", "format_version", "model_file", "sha256")
+"""Manifest fields write_bundle sets itself."""
+
+
+def calibrate_bundle(
+    bundle_path: Path, dataset: HitDataset, task: str, out: Path
+) -> dict[str, Any]:
+    """Fit task's offsets on dataset's labelled hits and write the calibrated bundle to out.
+
+    Returns:
+        What was fitted: offsets, hits per class, and the accuracy on these same hits before
+        and after (resubstitution: score another take with `hits evaluate` to know).
+
+    Raises:
+        DatasetError: the task is not the bundle's or the data's, or a class has fewer than
+            MIN_HITS_PER_CLASS labelled hits.
+        BundleError: the bundle does not load or its calibration is malformed.
+    """
+    bundle = load_bundle(bundle_path, "hits")
+    classes = {name: tuple(names) for name, names in bundle.manifest["classes"].items()}
+    if task not in classes or task not in dataset.tasks:
+        raise DatasetError(
+            f"task '{task}': the bundle classifies {sorted(classes)}, "
+            f"the data labels {sorted(dataset.tasks)}"
+        )
+    truth = bundle_labels(dataset, task, classes[task])
+    labelled = truth != UNLABELLED
+    counts = np.bincount(truth[labelled], minlength=len(classes[task]))
+    if np.any(counts < MIN_HITS_PER_CLASS):
+        short = int(np.argmin(counts))
+        raise DatasetError(
+            f"task '{task}': class '{classes[task][short]}' has {counts[short]} labelled hits; "
+            f"calibration needs at least {MIN_HITS_PER_CLASS} of each class"
+        )
+    _, outputs = evaluate_model(TfliteModel(bundle.model_path), bundle.manifest, dataset)
+    probabilities, truth = outputs[task][labelled], truth[labelled]
+    fitted = fit_offsets(probabilities, truth)
+    previous = manifest_offsets(bundle.manifest.get("calibration"), classes, str(bundle.path))
+    offsets = previous.get(task, np.zeros_like(fitted)) + fitted
+    manifest = {k: v for k, v in bundle.manifest.items() if k not in WRITTEN_BY_BUNDLE}
+    hits = dict(zip(classes[task], counts.tolist(), strict=True))
+    manifest["calibration"] = {
+        **manifest.get("calibration", {}),
+        task: {"offsets": [round(float(v), 6) for v in offsets], "hits": hits},
+    }
+    written = write_bundle(out, bundle.model_path.read_bytes(), manifest)
+    return {
+        "bundle": str(written.path),
+        "from_bundle": str(bundle.path),
+        "task": task,
+        "offsets": dict(zip(classes[task], offsets.tolist(), strict=True)),
+        "hits": hits,
+        "accuracy_on_these_hits": {
+            "before": float(np.mean(probabilities.argmax(axis=1) == truth)),
+            "after": float(np.mean(calibrated(probabilities, fitted).argmax(axis=1) == truth)),
+        },
+    }
