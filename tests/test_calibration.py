@@ -60,6 +60,17 @@ def test_calibrated_probabilities_sum_to_one_and_zero_offsets_change_nothing():
     assert np.all(moved[:, 0] >= probabilities[:, 0]) and np.all(moved[:, 3] <= probabilities[:, 3])
 
 
+def test_a_model_confidently_wrong_on_every_hit_gets_finite_offsets_that_fix_them():
+    """int8-like outputs, 0 and 1 exactly, and class 1 read as class 0 at 0.996: only a large
+    offset (about e^8) tells the two apart, which a full Newton step from zero overshoots."""
+    rows = {0: [1.0, 0, 0, 0], 1: [0.996, 0.004, 0, 0], 2: [0, 0, 1.0, 0], 3: [0, 0, 0, 1.0]}
+    labels = np.repeat(np.arange(4), 3)
+    probabilities = np.array([rows[label] for label in labels], np.float32)
+    offsets = fit_offsets(probabilities, labels)
+    assert np.all(np.isfinite(offsets)) and np.abs(offsets).max() < 50
+    np.testing.assert_array_equal(calibrated(probabilities, offsets).argmax(axis=1), labels)
+
+
 def test_a_class_without_hits_or_labels_out_of_range_are_refused():
     probabilities = np.full((6, 4), 0.25)
     with pytest.raises(ValueError, match="class 3 has no calibration hit"):
