@@ -21,8 +21,8 @@ from training.data.dataset import UNLABELLED, DatasetError, HitDataset
 from training.hits.evaluate import bundle_labels, evaluate_model
 
 MIN_HITS_PER_CLASS = 3
-"""Fewest labelled hits per class to calibrate from. On held-out simulated players 5 per hand
-part gave most of what 10 did (docs/HIT_MODELS.md, Player calibration)."""
+"""Fewest labelled hits per class to calibrate from. On held-out simulated players 3 per hand
+part gave nearly what 10 did (`python -m bench calibration`, docs/HIT_MODELS.md)."""
 WRITTEN_BY_BUNDLE = ("format", "format_version", "model_file", "sha256")
 """Manifest fields write_bundle sets itself."""
 
