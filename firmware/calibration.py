@@ -38,7 +38,7 @@ def calibrated(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         float32 [..., n_classes], rows summing to 1.
     """
     logits = np.log(np.maximum(probabilities, PROBABILITY_FLOOR)) + offsets
-    return _softmax(logits).astype(np.float32)
+    return np.exp(_log_softmax(logits)).astype(np.float32)
 
 
 def fit_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -69,14 +69,12 @@ def fit_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     target = np.eye(n_classes)[labels]
 
     def loss(offsets: np.ndarray) -> float:
-        logits = log_p + offsets
-        log_norm = np.log(np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1))
-        picked = logits[np.arange(n), labels] - logits.max(axis=1) - log_norm
+        picked = _log_softmax(log_p + offsets)[np.arange(n), labels]
         return float(-picked.mean() + RIDGE * offsets @ offsets)
 
     offsets = np.zeros(n_classes)
     for _ in range(NEWTON_STEPS):
-        p = _softmax(log_p + offsets)
+        p = np.exp(_log_softmax(log_p + offsets))
         gradient = (p - target).mean(axis=0) + 2 * RIDGE * offsets
         hessian = np.diag(p.mean(axis=0)) - p.T @ p / n + 2 * RIDGE * np.eye(n_classes)
         step, before = np.linalg.solve(hessian, gradient), loss(offsets)
@@ -86,9 +84,9 @@ def fit_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (offsets - offsets.mean()).astype(np.float32)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return weights / weights.sum(axis=-1, keepdims=True)
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def manifest_offsets(
