@@ -1,34 +1,65 @@
 """Player calibration of the shipped hit model on held-out simulated players.
 
-The held-out players of the hit-model benchmark (bench/hits_real.py: players 100-103, the
-default's test split, cached in build/sim-cache) each give ENROLMENT hits per hand part, drawn
-at random; per-class offsets are fitted on what the shipped int8 bundle outputs for those hits
-(firmware.calibration.fit_offsets, as `python -m training hits calibrate` does), and the
-player's other hits are scored with and without them. DRAWS draws per player and size; the
-figures are means over players and draws.
+Two routes, as a player would take them:
+
+- from a labelled take (`python -m training hits calibrate`): the held-out players of the
+  hit-model benchmark (bench/hits_real.py: players 100-103, the default's test split, cached
+  in build/sim-cache) each give ENROLMENT hits per hand part, drawn at random; per-class
+  offsets are fitted on what the shipped int8 bundle outputs for those hits
+  (firmware.calibration.fit_offsets), and the player's other hits are scored with and without
+  them. DRAWS draws per player and size; the figures are means over players and draws;
+- on the board, while playing (`{prefix}/control/calibrate`, firmware/live_calibration.py):
+  each session of the same test split is played through the firmware's engine (detector,
+  features, interpreter, the live calibration's worker) with the calibrate controls a
+  player would send around the first LIVE_HITS lone hits of each hand part, then fit. The
+  session is then played again on the calibrated model and on the shipped one, and every
+  hit but the labelled ones is scored: a 30 s session needs most of its length to give
+  LIVE_HITS lone hits of every hand part, so the hits after the fit would be too few.
 
 Run: `.venv/bin/python -m bench calibration`.
 """
 
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 
 from bench.common import describe_machine, machine
 from firmware.bundle import load_bundle
+from firmware.bundle_store import BundleStore
 from firmware.calibration import calibrated, fit_offsets
 from firmware.cli import DEFAULT_MODEL
+from firmware.controls import CALIBRATE, Control
+from firmware.engine import Engine
 from firmware.features import FeatureConfig
+from firmware.gesture import Gesture
+from firmware.hit_model import HitModel
+from firmware.hit_path import HitPath
 from firmware.inference import TfliteModel
+from firmware.live_calibration import LiveCalibration, Report
+from firmware.onset import DetectorConfig, HitDetector
+from firmware.replay import WavReplay
 from training.hits.evaluate import bundle_labels, evaluate_model
-from training.hits.simulated import SimulatedData, cached_split
+from training.hits.simulated import SimulatedData, cached_split, session_recording
 
 ENROLMENT = (3, 5, 10)
 """Labelled hits per hand part taken from each player."""
 DRAWS = 20
 SEED = 0
 TASK = "hand"
+LIVE_HITS = 5
+"""Hits per hand part labelled over OSC in each session of the live route."""
+LABEL_LEAD_S = 0.05
+LABEL_HOLD_S = 0.02
+"""A class is named this long before a labelled hit's onset, and stop is sent this long after
+it (its gesture is out 10-12 ms after the onset); only hits with no other hit in that span
+are labelled, as a player calibrating plays one stroke at a time."""
+PERIOD_FRAMES = 64
+MATCH_MS = 5.0
+"""A gesture is the ground-truth hit whose onset lies within this of its own."""
 
 
 def measure() -> dict[str, Any]:
@@ -61,6 +92,7 @@ def measure() -> dict[str, Any]:
         }
     return {
         "machine": machine(),
+        "live": _live(data),
         "bundle": bundle.path.name,
         "sha256": bundle.manifest["sha256"],
         "test_players": list(data.test.players),
@@ -93,6 +125,156 @@ def _draw(
     }
 
 
+def calibration_schedule(
+    onsets: np.ndarray, hands: list[str], rate_hz: int, per_hand: int
+) -> tuple[list[tuple[int, str]], list[int]]:
+    """The calibrate controls a player would send: the hand part named before each of the
+    first per_hand lone hits of every hand part, stop after it, fit after the last.
+
+    Returns:
+        ((input frame, control value) in time order, indices of the labelled hits).
+    """
+    lead, hold = round(LABEL_LEAD_S * rate_hz), round(LABEL_HOLD_S * rate_hz)
+    labelled: list[int] = []
+    schedule: list[tuple[int, str]] = []
+    for index, hand in enumerate(hands):
+        alone = np.sum(np.abs(onsets - onsets[index]) <= lead + hold) == 1
+        if alone and sum(hands[i] == hand for i in labelled) < per_hand:
+            labelled.append(index)
+            schedule += [(int(onsets[index]) - lead, hand), (int(onsets[index]) + hold, "stop")]
+        if len(labelled) == per_hand * len(set(hands)):
+            break
+    schedule.append((int(onsets[labelled[-1]]) + 2 * lead, "fit"))
+    return schedule, labelled
+
+
+class ScriptedControls:
+    """The engine's ControlSource, giving calibrate controls at set input frames: what an OSC
+    client sends at those moments (the real control server is tested on its own). The poll
+    after fit waits for the fit's worker, so that the hits after it are the calibrated
+    model's: a fast replay reaches the next hit long before a player would."""
+
+    def __init__(
+        self,
+        schedule: list[tuple[int, str]],
+        frames: Callable[[], int],
+        calibration: LiveCalibration,
+    ) -> None:
+        self.schedule, self.frames, self.calibration = list(schedule), frames, calibration
+        self.rejected = 0
+        self._waiting = False
+
+    def poll(self) -> Control | None:
+        if self._waiting:
+            self.calibration.close()
+            self._waiting = False
+        if self.schedule and self.frames() >= self.schedule[0][0]:
+            value = self.schedule.pop(0)[1]
+            self._waiting = value == "fit"
+            return Control(CALIBRATE, value)
+        return None
+
+
+def play_through_firmware(
+    path: Path,
+    rate_hz: int,
+    model: HitModel,
+    schedule: list[tuple[int, str]] = (),
+    report: Report = lambda event, detail: None,
+    store: BundleStore | None = None,
+) -> tuple[list[Gesture], LiveCalibration, HitModel]:
+    """Replay a recording (fast) through the firmware's engine with its live calibration and
+    the scheduled calibrate controls.
+
+    Returns:
+        (the gestures, the calibration, the model playing at the end).
+    """
+    features = FeatureConfig()
+    source = WavReplay(path, PERIOD_FRAMES, rate_hz, realtime=False)
+    hit_path = HitPath(
+        HitDetector(DetectorConfig(), rate_hz), model, features, rate_hz, PERIOD_FRAMES
+    )
+    calibration = LiveCalibration(lambda: hit_path.model, hit_path.replace_model, report, store)
+    gestures: list[Gesture] = []
+    engine = Engine(source, rate_hz, PERIOD_FRAMES, hit_path, on_gesture=gestures.append,
+                    calibration=calibration)  # fmt: skip
+    engine.controls = ScriptedControls(schedule, lambda: engine.stats.frames, calibration)
+    try:
+        engine.run()
+    finally:
+        calibration.close()
+        source.close()
+    return gestures, calibration, hit_path.model
+
+
+def matched_hits(gestures: list[Gesture], onsets: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Ground-truth index of each gesture, -1 where no hit lies within MATCH_MS."""
+    if not gestures:
+        return np.zeros(0, dtype=int)
+    distance = np.abs(onsets[None, :] - np.array([g.onset_sample for g in gestures])[:, None])
+    return np.where(distance.min(axis=1) <= MATCH_MS * 1e-3 * rate_hz, distance.argmin(axis=1), -1)
+
+
+def hand_accuracy(
+    gestures: list[Gesture], onsets: np.ndarray, hands: list[str], rate_hz: int, skip: set[int]
+) -> tuple[float, int]:
+    """(hand-part accuracy, hits scored) over the gestures of hits not in skip."""
+    truth = matched_hits(gestures, onsets, rate_hz)
+    scored = [
+        gesture.hand == hands[t]
+        for gesture, t in zip(gestures, truth, strict=True)
+        if t >= 0 and t not in skip
+    ]
+    return float(np.mean(scored)), len(scored)
+
+
+def _live(data: SimulatedData) -> dict[str, Any]:
+    """The live route on every session of the test split (see the module docstring)."""
+    sessions = {}
+    with tempfile.TemporaryDirectory(prefix="hitar-bench-calibration-") as folder:
+        for player in data.test.players:
+            for instrument in data.test.instruments:
+                rate = FeatureConfig().sample_rate_hz
+                audio, hits, rate = session_recording(data.test, player, instrument, rate)
+                path = Path(folder) / f"p{player}-i{instrument}.wav"
+                soundfile.write(path, audio, rate, subtype="FLOAT")
+                onsets, hands = np.array([h.onset_sample for h in hits]), [h.hand for h in hits]
+                schedule, labelled = calibration_schedule(onsets, hands, rate, LIVE_HITS)
+                shipped = HitModel(DEFAULT_MODEL, FeatureConfig())
+                _, calibration, fitted = play_through_firmware(path, rate, shipped, schedule)
+                plain, _, _ = play_through_firmware(path, rate, shipped)
+                live, _, _ = play_through_firmware(path, rate, fitted)
+                before, n = hand_accuracy(plain, onsets, hands, rate, set(labelled))
+                after, _ = hand_accuracy(live, onsets, hands, rate, set(labelled))
+                sessions[f"p{player}-i{instrument}"] = {
+                    "player": player,
+                    "hits": len(hits),
+                    "labelled": len(labelled),
+                    "scored": n,
+                    "fits": calibration.fits,
+                    "fit_ms": calibration.last_fit_ms,
+                    "calibrated": after,
+                    "uncalibrated": before,
+                }
+    by_player = {
+        str(player): {
+            key: float(np.mean([s[key] for s in sessions.values() if s["player"] == player]))
+            for key in ("calibrated", "uncalibrated")
+        }
+        for player in data.test.players
+    }
+    return {
+        "hits_per_hand_part": LIVE_HITS,
+        "sessions": sessions,
+        "per_player": by_player,
+        **{
+            key: float(np.mean([s[key] for s in sessions.values()]))
+            for key in ("calibrated", "uncalibrated")
+        },
+        "fit_ms_median": float(np.median([s["fit_ms"] for s in sessions.values()])),
+    }
+
+
 def report(results: dict[str, Any]) -> str:
     sizes = results["enrolment"]
     rows = [
@@ -107,7 +289,8 @@ def report(results: dict[str, Any]) -> str:
     ]
     return "\n".join(
         [
-            "## Player calibration of the hit model (`firmware/calibration.py`)",
+            "## Player calibration of the hit model (`firmware/calibration.py`, "
+            "`firmware/live_calibration.py`)",
             "",
             f"Command: `.venv/bin/python -m bench calibration` (bench/calibration.py). "
             f"Machine: {describe_machine(results['machine'])}. Bundle `{results['bundle']}` "
@@ -129,5 +312,33 @@ def report(results: dict[str, Any]) -> str:
             "| player | calibrated | uncalibrated |",
             "| --- | --- | --- |",
             *players,
+            "",
+            *_live_report(results["live"]),
         ]
     )
+
+
+def _live_report(live: dict[str, Any]) -> list[str]:
+    sessions = live["sessions"].values()
+    players = [
+        f"| {player} | {p['calibrated']:.3f} | {p['uncalibrated']:.3f} |"
+        for player, p in live["per_player"].items()
+    ]
+    return [
+        "**On the board, while playing** (`{prefix}/control/calibrate`, "
+        "firmware/live_calibration.py): each of the "
+        f"{len(sessions)} sessions of those players (30 s each, "
+        f"{sum(s['hits'] for s in sessions)} hits) is played through the firmware's engine "
+        f"with the controls a player would send around the first {live['hits_per_hand_part']} "
+        "lone hits of each hand part (the class named 50 ms before the hit, stop 20 ms after "
+        "it), then fit; the session is then played again on the calibrated model and on the "
+        f"shipped one, and the {sum(s['scored'] for s in sessions)} detected hits that were "
+        "not labelled are scored (means over each player's sessions, then over players). Hand "
+        f"accuracy **{live['calibrated']:.3f}** calibrated, {live['uncalibrated']:.3f} "
+        f"uncalibrated. The fit took {live['fit_ms_median']:.1f} ms (median over sessions) on "
+        "the calibration's own thread, never between two periods.",
+        "",
+        "| player | calibrated on the board | uncalibrated |",
+        "| --- | --- | --- |",
+        *players,
+    ]

@@ -15,11 +15,13 @@ from types import FrameType
 
 from firmware.audio_io import AlsaCapture, AlsaPlayback, AudioConfig
 from firmware.board import BoardProfile
+from firmware.bundle_store import store_of
 from firmware.engine import Engine, EngineStats, Source
 from firmware.events import EventLog
 from firmware.features import FeatureConfig
 from firmware.hit_model import HitModel
 from firmware.hit_path import HitPath
+from firmware.live_calibration import LiveCalibration
 from firmware.model_watch import BundleWatcher
 from firmware.onset import HitDetector
 from firmware.osc import OscConfig, OscControlServer, OscSender
@@ -97,8 +99,9 @@ def run(
             source = _open_source(settings, model)
         source = stack.enter_context(closing(source))
         sender = stack.enter_context(closing(OscSender(settings.osc)))
+        class_names = tuple(name for names in model.classes.values() for name in names)
         controls = (
-            stack.enter_context(closing(OscControlServer(settings.osc)))
+            stack.enter_context(closing(OscControlServer(settings.osc, class_names=class_names)))
             if settings.osc.control_port
             else None
         )
@@ -123,6 +126,18 @@ def run(
             audio.sample_rate_hz,
             audio.period_frames,
         )
+        calibration = stack.enter_context(
+            closing(
+                LiveCalibration(
+                    lambda: hit_path.model,
+                    hit_path.replace_model,
+                    lambda event, detail: sender.send(
+                        f"{settings.osc.prefix}/calibration", event, detail
+                    ),
+                    store_of(settings.model),
+                )
+            )
+        )
         engine = Engine(
             source=source,
             sample_rate_hz=audio.sample_rate_hz,
@@ -142,6 +157,7 @@ def run(
             else round(settings.max_seconds * audio.sample_rate_hz),
             voice=voice,
             playback=playback,
+            calibration=calibration if controls is not None else None,
         )
         watcher = stack.enter_context(
             closing(
@@ -155,6 +171,8 @@ def run(
         engine.extra_status = lambda: {
             "model_reloads": watcher.reloads,
             "model_failures": watcher.failures,
+            "calibration_fits": calibration.fits,
+            "calibration_failures": calibration.failures,
             **(_voice_status(voice) if voice is not None else {}),
         }
         stop.engine = engine

@@ -185,6 +185,15 @@ class BundleStore:
             yield
 
 
+def store_of(path: Path) -> BundleStore | None:
+    """The store whose ``current`` link path is (how the board's service names its model), or
+    None for a plain bundle folder."""
+    path = Path(path)
+    if path.name != CURRENT or not path.is_symlink() or path.parent.name not in KINDS:
+        return None
+    return BundleStore(path.parent.parent, path.parent.name)
+
+
 def _same_bundle(source: Path, installed: Path) -> bool:
     try:
         return (source / MANIFEST_NAME).read_bytes() == (installed / MANIFEST_NAME).read_bytes()

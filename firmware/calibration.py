@@ -10,8 +10,12 @@ lines of numpy, so a calibration can be fitted on the workstation or on the boar
 the model itself stays exactly as it was exported and measured.
 
 The offsets live in the bundle manifest ("calibration", per task), so a calibrated bundle is
-deployed, checked and hot-swapped like any other (training/hits/calibrate.py writes one).
+deployed, checked and hot-swapped like any other. Two routes write one: a labelled take on the
+workstation (training/hits/calibrate.py), and hits labelled over OSC while the player plays
+(firmware/live_calibration.py).
 """
+
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +26,10 @@ RIDGE = 1e-3
 small, so that it does little more than keep the offsets finite when every calibration hit is
 classified right already (stronger ridges pulled the offsets back too far and cost accuracy
 on held-out players)."""
+MIN_HITS_PER_CLASS = 3
+"""Fewest labelled hits per class to calibrate from, on either route. On held-out simulated
+players 3 per hand part gave nearly what 10 did (`python -m bench calibration`,
+docs/HIT_MODELS.md)."""
 NEWTON_STEPS = 25
 PROBABILITY_FLOOR = 1e-6
 """An int8 model rounds small probabilities to 0; their log is floored here."""
@@ -125,3 +133,47 @@ def manifest_offsets(
             )
         offsets[task] = np.asarray(values, dtype=np.float32)
     return offsets
+
+
+def too_few_hits(counts: np.ndarray, classes: tuple[str, ...], task: str) -> str | None:
+    """Why a task cannot be calibrated from these labelled hits (one line), or None.
+
+    Args:
+        counts: int [n_classes], labelled hits per class.
+    """
+    short = int(np.argmin(counts))
+    if counts[short] >= MIN_HITS_PER_CLASS:
+        return None
+    return (
+        f"task '{task}': class '{classes[short]}' has {counts[short]} labelled hits; "
+        f"calibration needs at least {MIN_HITS_PER_CLASS} of each class"
+    )
+
+
+WRITTEN_BY_BUNDLE = ("format", "format_version", "model_file", "sha256")
+"""Manifest fields firmware.bundle.write_bundle sets itself."""
+
+
+def calibrated_manifest(
+    manifest: dict[str, Any],
+    offsets: dict[str, np.ndarray],
+    hits: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    """A bundle manifest with its "calibration" section replaced, ready for write_bundle.
+
+    Args:
+        manifest: the bundle's manifest (not changed).
+        offsets: task -> the offsets to play with (already composed with any earlier ones);
+            empty for a bundle without calibration.
+        hits: task -> {class name: labelled hits} that the task's offsets were last fitted on.
+    """
+    out = {k: v for k, v in manifest.items() if k not in WRITTEN_BY_BUNDLE and k != "calibration"}
+    if offsets:
+        out["calibration"] = {
+            task: {
+                "offsets": [round(float(v), 6) for v in values],
+                "hits": hits.get(task, {}),
+            }
+            for task, values in offsets.items()
+        }
+    return out

@@ -51,15 +51,23 @@ CONTROL_SPECS: dict[str, ControlSpec] = {
         ControlSpec("status_interval_s", "f", 0.1, 2.0, "s", "period of /status messages"),
     )
 }
-"""Every control, by name; its address is `{prefix}/control/{name}`."""
+"""Every numeric control, by name; its address is `{prefix}/control/{name}`."""
+
+CALIBRATE = "calibrate"
+"""The one string control, `{prefix}/control/calibrate s`: a player calibration on the board
+(firmware/live_calibration.py). Its argument is a command or one of the model's class names."""
+CALIBRATION_COMMANDS: tuple[str, ...] = ("fit", "stop", "clear", "reset")
+"""fit: fit offsets on the hits labelled so far and play on them; stop: label no more hits;
+clear: drop the labelled hits; reset: play without any player calibration again."""
 
 
 @dataclass(frozen=True)
 class Control:
-    """A validated control change: an int for 'i' controls, a float for 'f' controls."""
+    """A validated control change: an int for 'i' controls, a float for 'f' controls, the
+    command or class name for calibrate."""
 
     name: str
-    value: int | float
+    value: int | float | str
 
 
 def control_address(prefix: str, name: str) -> str:
@@ -67,24 +75,30 @@ def control_address(prefix: str, name: str) -> str:
     return f"{prefix}/control/{name}"
 
 
-def parse_control(address: str, args: list | tuple, prefix: str) -> Control:
+def parse_control(
+    address: str, args: list | tuple, prefix: str, class_names: tuple[str, ...] = ()
+) -> Control:
     """Validate one incoming message as a control change.
 
     Args:
         address: the OSC address as received.
         args: the decoded arguments (python-osc decodes 'i' to int, 'f'/'d' to float).
         prefix: the configured address prefix, e.g. '/hitar'.
+        class_names: the hit model's class names, which calibrate takes besides its commands.
 
     Raises:
         ControlError: one line naming the address and what is expected. Float controls accept
             an int argument too (many senders type 2 as an int); int controls accept only ints.
     """
     base = control_address(prefix, "")
-    spec = CONTROL_SPECS.get(address[len(base) :]) if address.startswith(base) else None
+    name = address[len(base) :] if address.startswith(base) else None
+    if name == CALIBRATE:
+        return _parse_calibrate(address, args, class_names)
+    spec = CONTROL_SPECS.get(name) if name is not None else None
     if spec is None:
         raise ControlError(
             f"{address}: unknown control address (expected {base}<name>, "
-            f"name one of: {', '.join(CONTROL_SPECS)})"
+            f"name one of: {', '.join([*CONTROL_SPECS, CALIBRATE])})"
         )
     expected = f"one argument, {spec.describe()}"
     if len(args) != 1:
@@ -97,6 +111,16 @@ def parse_control(address: str, args: list | tuple, prefix: str) -> Control:
     if not (math.isfinite(value) and spec.minimum <= value <= spec.maximum):
         raise ControlError(f"{address}: expected {expected}, got {value!r} (out of range)")
     return Control(spec.name, float(value) if spec.osc_type == "f" else int(value))
+
+
+def _parse_calibrate(address: str, args: list | tuple, class_names: tuple[str, ...]) -> Control:
+    choices = (*CALIBRATION_COMMANDS, *class_names)
+    expected = f"one argument, s, one of: {', '.join(choices)}"
+    if len(args) != 1:
+        raise ControlError(f"{address}: expected {expected}, got {len(args)} arguments")
+    if args[0] not in choices or not isinstance(args[0], str):
+        raise ControlError(f"{address}: expected {expected}, got {_typed(args[0])}")
+    return Control(CALIBRATE, args[0])
 
 
 def _typed(value: object) -> str:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from firmware.controls import Control
+from firmware.controls import CALIBRATE, Control
 from firmware.gesture import Gesture
 from firmware.hit_path import HitPath
 from firmware.layout import N_CHANNELS, PICKUP_CHANNEL
@@ -82,6 +82,13 @@ class Voice(Protocol):
     def set_output_gain_db(self, db: float) -> None: ...
 
 
+class Calibration(Protocol):
+    """LiveCalibration: calibrate controls in, labelled gestures kept."""
+
+    def command(self, value: str) -> None: ...
+    def observe(self, gesture: Gesture) -> None: ...
+
+
 class ControlSource(Protocol):
     """OscControlServer: validated controls, and a count of the rejected ones."""
 
@@ -143,6 +150,7 @@ class Engine:
         extra_status: Callable[[], dict] | None = None,
         voice: Voice | None = None,
         playback: AudioSink | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.source = source
         self.sample_rate_hz = sample_rate_hz
@@ -161,6 +169,8 @@ class Engine:
         """Stop after this many input frames (None: until the source ends or stop())."""
         self.voice = voice
         self.playback = playback
+        self.calibration = calibration
+        """Gets the calibrate controls and every gesture (None: calibrate is ignored)."""
         self.stats = EngineStats()
         self.times = PeriodTimes()
         self._block = np.zeros((period_frames, N_CHANNELS), np.float32)
@@ -225,6 +235,8 @@ class Engine:
             self.events.log(gesture.to_event())
         if self.on_gesture is not None:
             self.on_gesture(gesture)
+        if self.calibration is not None:
+            self.calibration.observe(gesture)
 
     def apply_control(self, control: Control) -> None:
         """A validated control message from OSC, applied between periods."""
@@ -235,6 +247,8 @@ class Engine:
             self.hit_path.detector.set_dead_time_ms(float(control.value))
         elif self.voice is not None and control.name in VOICE_CONTROLS:
             VOICE_CONTROLS[control.name](self.voice, control.value)
+        elif control.name == CALIBRATE and self.calibration is not None:
+            self.calibration.command(str(control.value))
         elif control.name == "status_interval_s":
             self.status_interval_frames = max(1, round(float(control.value) * self.sample_rate_hz))
             self._next_status_frame = self.stats.frames + self.status_interval_frames

@@ -6,6 +6,7 @@ rather than producing mislabelled gestures on stage. A player-calibrated bundle 
 per-class offsets (firmware.calibration), applied to the probabilities of every hit.
 """
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ class HitModel:
         _check_shape(self.model.outputs, "embedding", (1, EMBEDDING_DIMS), where)
         self.offsets: dict[str, np.ndarray] = manifest_offsets(
             self.bundle.manifest.get("calibration"),
-            {"hand": self.hand_classes, "location": self.location_classes},
+            self.classes,
             str(where),
         )
 
@@ -68,6 +69,20 @@ class HitModel:
             location_p=self._probabilities("location"),
             embedding=self.model.output("embedding")[0],
         )
+
+    @property
+    def classes(self) -> dict[str, tuple[str, ...]]:
+        """Task -> class names, in the model's output order."""
+        return {"hand": self.hand_classes, "location": self.location_classes}
+
+    def with_offsets(self, offsets: dict[str, np.ndarray]) -> "HitModel":
+        """The same model and interpreter playing with other calibration offsets (task ->
+        float [n_classes]; {} for none): a calibration fitted on the board takes over with
+        HitPath.replace_model, without loading anything. The two share the interpreter, so
+        only one of them may be playing."""
+        recalibrated = copy.copy(self)
+        recalibrated.offsets = dict(offsets)
+        return recalibrated
 
     def _probabilities(self, task: str) -> np.ndarray:
         """One task's output for the hit, through the calibration when there is one (a few

@@ -237,18 +237,23 @@ class OscControlServer:
     """
 
     def __init__(
-        self, config: OscConfig, max_packets_per_s: int = MAX_CONTROL_PACKETS_PER_S
+        self,
+        config: OscConfig,
+        max_packets_per_s: int = MAX_CONTROL_PACKETS_PER_S,
+        class_names: tuple[str, ...] = (),
     ) -> None:
         """Bind the port and start listening; with control_port 0, poll() always returns None.
 
         Args:
             max_packets_per_s: packets read per second at most (see MAX_CONTROL_PACKETS_PER_S).
+            class_names: the hit model's class names, which the calibrate control takes.
 
         Raises:
             ConfigError: the config is invalid, or the port cannot be bound (in use).
         """
         validate_osc_config(config)
         self.config = config
+        self.class_names = class_names
         self.accepted = 0
         """Valid control messages queued for the engine."""
         self.rejected = 0
@@ -317,7 +322,9 @@ class OscControlServer:
             return
         for message in messages:
             try:
-                control = parse_control(message.address, message.params, self.config.prefix)
+                control = parse_control(
+                    message.address, message.params, self.config.prefix, self.class_names
+                )
             except ControlError as error:
                 self._reject(sock, sender, str(error))
                 continue

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from firmware.bundle import load_bundle, write_bundle
-from firmware.calibration import calibrated, fit_offsets, manifest_offsets
+from firmware.calibration import MIN_HITS_PER_CLASS, calibrated, fit_offsets, manifest_offsets
 from firmware.cli import DEFAULT_MODEL
 from firmware.errors import BundleError
 from firmware.features import FeatureConfig, hit_features
@@ -19,7 +19,7 @@ from firmware.onset import DetectorConfig
 from tests.hits_data import KIT, guitar_like_dataset
 from tests.test_data_sessions import audacity_labels, recording, session_toml
 from training.data.dataset import ContextConfig, DatasetError, HitDataset
-from training.hits.calibrate import MIN_HITS_PER_CLASS, calibrate_bundle
+from training.hits.calibrate import calibrate_bundle
 from training.hits.cli import main
 from training.hits.evaluate import evaluate_bundle
 from training.hits.simulated import SimulatedSplit, simulate_split

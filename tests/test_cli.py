@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from pythonosc.udp_client import SimpleUDPClient
 
 from firmware.bundle import MANIFEST_NAME, MODEL_NAME
 from tests.osc_peers import Receiver, free_udp_port, needs_liblo, wait_for
@@ -293,6 +294,44 @@ def test_sigterm_stops_cleanly_and_flushes_the_event_log(recording, tmp_path):
     assert any(e["type"] == "hit" for e in logged)
     assert logged[-1]["type"] == "status"  # the final snapshot, after the last gesture
     assert 2.0 <= logged[-1]["time_s"] < 7.0
+
+
+def test_calibrate_controls_reach_a_running_firmware_and_are_answered(recording, tmp_path):
+    """Real time, as on stage: name a class at start, every hit after it is labelled and
+    reported; fit with one class only is refused over OSC and in the status log."""
+    receiver = Receiver()
+    control_port = free_udp_port()
+    events = tmp_path / "events.jsonl"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "firmware", "run", "--input", str(recording.path),
+            "--events", str(events), "--control-port", str(control_port),
+            "--osc", f"127.0.0.1:{receiver.port}",
+        ],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        client = SimpleUDPClient("127.0.0.1", control_port)
+
+        def calibration():
+            return [args for address, args in receiver.messages if address == "/hitar/calibration"]
+
+        assert wait_for(lambda: events.exists(), 30.0)
+        client.send_message("/hitar/control/calibrate", "heel")
+        assert wait_for(lambda: sum(e == "hit" for e, _ in calibration()) >= 2, 15.0)
+        client.send_message("/hitar/control/calibrate", "fit")
+        assert wait_for(lambda: any(e == "error" for e, _ in calibration()), 5.0)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        receiver.close()
+    assert process.returncode == 0, stderr
+    replies = [args for address, args in receiver.messages if address == "/hitar/calibration"]
+    assert replies[0] == ("labelling", "hand heel: play it now")
+    assert [d.split(" (")[0] for e, d in replies if e == "hit"][:2] == ["heel 1", "heel 2"]
+    error = next(d for e, d in replies if e == "error")
+    assert error.startswith("not fitted, labelled hits kept: task 'hand': class 'thumb' has 0")
+    assert read_events(events)[-1]["calibration_failures"] == 1
 
 
 def test_bad_osc_address_is_one_line():

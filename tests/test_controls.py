@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from firmware.controls import (
+    CALIBRATION_COMMANDS,
     CONTROL_SPECS,
     Control,
     ControlError,
@@ -93,3 +94,11 @@ def test_osc_doc_lists_every_control_with_its_type_and_range():
         assert row is not None, f"docs/OSC.md lacks control {spec.name}"
         assert f"`{spec.osc_type}`" in row
         assert f"{spec.minimum:g}..{spec.maximum:g}" in row
+
+
+def test_osc_doc_lists_the_calibrate_control_and_its_commands():
+    row = next(
+        line for line in OSC_DOC.read_text().splitlines() if "`{prefix}/control/calibrate`" in line
+    )
+    assert "`s`" in row
+    assert all(f"`{command}`" in row for command in CALIBRATION_COMMANDS)

@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 
 from firmware.bundle import load_bundle, write_bundle
-from firmware.calibration import calibrated, fit_offsets, manifest_offsets
+from firmware.calibration import (
+    calibrated,
+    calibrated_manifest,
+    fit_offsets,
+    manifest_offsets,
+    too_few_hits,
+)
 from firmware.inference import TfliteModel
 from training.data.dataset import UNLABELLED, DatasetError, HitDataset
 from training.hits.evaluate import bundle_labels, evaluate_model
-
-MIN_HITS_PER_CLASS = 3
-"""Fewest labelled hits per class to calibrate from. On held-out simulated players 3 per hand
-part gave nearly what 10 did (`python -m bench calibration`, docs/HIT_MODELS.md)."""
-WRITTEN_BY_BUNDLE = ("format", "format_version", "model_file", "sha256")
-"""Manifest fields write_bundle sets itself."""
 
 
 def calibrate_bundle(
@@ -51,23 +51,20 @@ def calibrate_bundle(
     truth = bundle_labels(dataset, task, classes[task])
     labelled = truth != UNLABELLED
     counts = np.bincount(truth[labelled], minlength=len(classes[task]))
-    if np.any(counts < MIN_HITS_PER_CLASS):
-        short = int(np.argmin(counts))
-        raise DatasetError(
-            f"task '{task}': class '{classes[task][short]}' has {counts[short]} labelled hits; "
-            f"calibration needs at least {MIN_HITS_PER_CLASS} of each class"
-        )
+    shortfall = too_few_hits(counts, classes[task], task)
+    if shortfall is not None:
+        raise DatasetError(shortfall)
     _, outputs = evaluate_model(TfliteModel(bundle.model_path), bundle.manifest, dataset)
     probabilities, truth = outputs[task][labelled], truth[labelled]
     fitted = fit_offsets(probabilities, truth)
-    previous = manifest_offsets(bundle.manifest.get("calibration"), classes, str(bundle.path))
+    calibration = bundle.manifest.get("calibration") or {}
+    previous = manifest_offsets(calibration, classes, str(bundle.path))
     offsets = previous.get(task, np.zeros_like(fitted)) + fitted
-    manifest = {k: v for k, v in bundle.manifest.items() if k not in WRITTEN_BY_BUNDLE}
     hits = dict(zip(classes[task], counts.tolist(), strict=True))
-    manifest["calibration"] = {
-        **manifest.get("calibration", {}),
-        task: {"offsets": [round(float(v), 6) for v in offsets], "hits": hits},
-    }
+    earlier_hits = {t: section.get("hits", {}) for t, section in calibration.items()}
+    manifest = calibrated_manifest(
+        bundle.manifest, {**previous, task: offsets}, {**earlier_hits, task: hits}
+    )
     written = write_bundle(out, bundle.model_path.read_bytes(), manifest)
     return {
         "bundle": str(written.path),

@@ -21,7 +21,7 @@ from firmware.layout import HAND_PARTS, LOCATIONS
 from firmware.onset import DetectorConfig
 from training.data.dataset import ContextConfig, DatasetBuilder, HitDataset, concatenate
 from training.data.onsets import detect_onsets, match_onsets
-from training.simulator.session import SessionConfig, simulate_session
+from training.simulator.session import Hit, SessionConfig, simulate_session
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,26 @@ def simulate_split(
     return concatenate([r.dataset for r in results]), summary
 
 
+def session_recording(
+    split: SimulatedSplit, player: int, instrument: int, sample_rate_hz: int
+) -> tuple[np.ndarray, list[Hit], int]:
+    """The recording of one (player, instrument) session of a split and its ground truth, as
+    simulate_split cuts its hits from (a benchmark can also play it through the firmware).
+
+    Returns:
+        (float32 audio [frames, 6], the hits played, the sample rate).
+    """
+    seed = int(np.random.SeedSequence([split.seed, player, instrument]).generate_state(1)[0])
+    config = SessionConfig(
+        seconds=split.seconds_per_session,
+        players=(player,),
+        instrument=instrument,
+        string_span=(0.0, 0.6),
+        sample_rate_hz=sample_rate_hz,
+    )
+    return simulate_session(config, seed)
+
+
 def _session_dataset(
     split: SimulatedSplit,
     player: int,
@@ -107,15 +127,7 @@ def _session_dataset(
     detector: DetectorConfig,
     context: ContextConfig,
 ) -> SessionYield:
-    seed = int(np.random.SeedSequence([split.seed, player, instrument]).generate_state(1)[0])
-    config = SessionConfig(
-        seconds=split.seconds_per_session,
-        players=(player,),
-        instrument=instrument,
-        string_span=(0.0, 0.6),
-        sample_rate_hz=features.sample_rate_hz,
-    )
-    audio, hits, fs = simulate_session(config, seed)
+    audio, hits, fs = session_recording(split, player, instrument, features.sample_rate_hz)
     detected = detect_onsets(audio, detector, fs)
     truth = np.array([hit.onset_sample for hit in hits], dtype=np.int64)
     matched = match_onsets(truth, detected, round(MATCH_TOLERANCE_MS * 1e-3 * fs))
