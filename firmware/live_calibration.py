@@ -162,9 +162,17 @@ class LiveCalibration:
 
     def _start(self, target: Callable[..., None], args: tuple) -> None:
         self._worker = threading.Thread(
-            target=target, args=args, name="live-calibration", daemon=True
+            target=self._reporting, args=(target, args), name="live-calibration", daemon=True
         )
         self._worker.start()
+
+    def _reporting(self, target: Callable[..., None], args: tuple) -> None:
+        """Run a worker's job; whatever it raises is reported, never lost with the thread."""
+        try:
+            target(*args)
+        except Exception as error:  # the instrument plays on; the player must hear why
+            job = target.__name__.lstrip("_")
+            self._fail(f"{job} failed, the model playing is unchanged: {error!r}", logging.WARNING)
 
     def _fit(self, model: HitModel, by_task: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Worker: fit each labelled task, play on it, save it. The labelled hits were
@@ -226,6 +234,6 @@ class LiveCalibration:
         log.log(level, "calibration %s: %s", event, detail)
         self._report(event, detail)
 
-    def _fail(self, detail: str) -> None:
+    def _fail(self, detail: str, level: int = logging.DEBUG) -> None:
         self.failures += 1
-        self._say("error", detail)
+        self._say("error", detail, level)

@@ -244,3 +244,21 @@ def test_reset_plays_and_installs_the_model_without_calibration(tmp_path):
     assert playing[-1].offsets == {}
     assert "calibration" not in json.loads((store.current() / "manifest.json").read_text())
     assert HitModel(store.current_link, FEATURES).offsets == {}
+
+
+def test_a_fit_that_fails_on_its_worker_is_reported_and_changes_nothing(tmp_path):
+    model, report = HitModel(DEFAULT_MODEL, FEATURES), Recorder()
+
+    def refuse(model):
+        raise RuntimeError("no room for another model")
+
+    live = LiveCalibration(lambda: model, refuse, report)
+    for hand in HANDS:
+        label(live, hand, MIN_HITS_PER_CLASS)
+    live.command("fit")
+    live.close()
+    assert report.events[-1] == (
+        "error",
+        "fit failed, the model playing is unchanged: RuntimeError('no room for another model')",
+    )
+    assert live.fits == 0 and live.failures == 1
