@@ -72,6 +72,9 @@ class LiveCalibration:
         self.label: tuple[str, int] | None = None
         """(task, class index) that the next hits are labelled with, or None."""
         self._hits: list[tuple[str, int, np.ndarray]] = []
+        self._counts: dict[tuple[str, int], int] = {}
+        """Labelled hits per (task, class index), kept as they come: the engine thread never
+        walks the list."""
         self._model: HitModel | None = None
         """The model that classified the labelled hits: another one invalidates them."""
         self._worker: threading.Thread | None = None
@@ -94,14 +97,16 @@ class LiveCalibration:
             self.label = None
             self._say("stopped", self._counts_text())
         elif value == "clear":
-            self.label, self._hits = None, []
+            self.label = None
+            self._drop_hits()
             self._say("cleared", "no labelled hits")
         elif self._worker is not None and self._worker.is_alive():
             self._fail(f"{value}: the last fit is still running; send it again in a moment")
         elif value == "fit":
             self._start_fit()
         else:
-            self.label, self._hits = None, []
+            self.label = None
+            self._drop_hits()
             self._start(self._reset, ())
 
     def observe(self, gesture: Gesture) -> None:
@@ -112,7 +117,8 @@ class LiveCalibration:
         if self._model is not model:
             if self._hits:
                 self._fail(f"the model changed; {len(self._hits)} labelled hits dropped")
-            self._hits, self._model = [], model
+            self._drop_hits()
+            self._model = model
         if len(self._hits) >= MAX_LABELLED_HITS:
             self._fail(f"{MAX_LABELLED_HITS} labelled hits already: send fit or clear")
             self.label = None
@@ -120,8 +126,8 @@ class LiveCalibration:
         task, index = self.label
         probabilities = gesture.hand_p if task == "hand" else gesture.location_p
         self._hits.append((task, index, np.fromiter(probabilities.values(), np.float64)))
+        count = self._counts[task, index] = self._counts.get((task, index), 0) + 1
         name = model.classes[task][index]
-        count = sum(1 for t, i, _ in self._hits if t == task and i == index)
         self._say("hit", f"{name} {count} (played {getattr(gesture, task)})")
 
     def close(self) -> None:
@@ -140,25 +146,29 @@ class LiveCalibration:
         self._fail(f"'{class_name}' is not a class of this model ({every})")
 
     def _start_fit(self) -> None:
-        """Check the labelled hits (cheap: a count per class) and fit them on a worker."""
+        """Check the counts per class (a few numbers) and hand the labelled hits to a worker,
+        which gathers and fits them."""
         self.label = None
         model = self._current_model()
-        by_task: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        tasks = []
         for task, names in model.classes.items():
-            picked = [(i, p) for t, i, p in self._hits if t == task]
-            if not picked:
+            counts = np.array([self._counts.get((task, i), 0) for i in range(len(names))])
+            if not counts.any():
                 continue
-            labels = np.array([i for i, _ in picked])
-            shortfall = too_few_hits(np.bincount(labels, minlength=len(names)), names, task)
+            shortfall = too_few_hits(counts, names, task)
             if shortfall is not None:
                 self._fail(f"not fitted, labelled hits kept: {shortfall}")
                 return
-            by_task[task] = (np.stack([p for _, p in picked]), labels)
-        if not by_task:
+            tasks.append(task)
+        if not tasks:
             self._fail("no labelled hits to fit: name a class, play it, then send fit")
             return
-        self._hits = []
-        self._start(self._fit, (model, by_task))
+        hits = self._hits
+        self._drop_hits()
+        self._start(self._fit, (model, tasks, hits))
+
+    def _drop_hits(self) -> None:
+        self._hits, self._counts = [], {}
 
     def _start(self, target: Callable[..., None], args: tuple) -> None:
         self._worker = threading.Thread(
@@ -174,15 +184,19 @@ class LiveCalibration:
             job = target.__name__.lstrip("_")
             self._fail(f"{job} failed, the model playing is unchanged: {error!r}", logging.WARNING)
 
-    def _fit(self, model: HitModel, by_task: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    def _fit(
+        self, model: HitModel, tasks: list[str], labelled: list[tuple[str, int, np.ndarray]]
+    ) -> None:
         """Worker: fit each labelled task, play on it, save it. The labelled hits were
         classified with the model's own offsets, so the new ones add to them."""
         started = time.perf_counter()
         offsets = dict(model.offsets)
         hits: dict[str, dict[str, int]] = {}
         texts = []
-        for task, (probabilities, labels) in by_task.items():
+        for task in tasks:
             names = model.classes[task]
+            labels = np.array([index for t, index, _ in labelled if t == task])
+            probabilities = np.stack([p for t, _, p in labelled if t == task])
             fitted = fit_offsets(probabilities, labels)
             offsets[task] = offsets.get(task, np.zeros_like(fitted)) + fitted
             counts = np.bincount(labels, minlength=len(names)).tolist()
@@ -220,14 +234,12 @@ class LiveCalibration:
         return f"saved as {installed.name}"
 
     def _counts_text(self) -> str:
-        if not self._hits:
+        if not self._counts:
             return "no labelled hits"
-        model = self._current_model()
-        counts: dict[str, int] = {}
-        for task, index, _ in self._hits:
-            name = model.classes[task][index]
-            counts[name] = counts.get(name, 0) + 1
-        return ", ".join(f"{name} {count}" for name, count in counts.items())
+        classes = self._current_model().classes
+        return ", ".join(
+            f"{classes[task][index]} {count}" for (task, index), count in self._counts.items()
+        )
 
     def _say(self, event: str, detail: str, level: int = logging.DEBUG) -> None:
         """Report an event; level: the log level, above debug only off the engine thread."""
