@@ -8,8 +8,9 @@ parts:
   is trained on the others, early-stopped on whole kits drawn from the training kits only
   (about 20 % of their hits, seeded per fold), converted to full int8 and scored through the
   firmware's features and interpreter (training.hits.crossval). Every fold also trains on the
-  drum kits of Debian's soundfonts (training.data.soundfont_drums: never validated or tested,
-  none matching a benchmark hit). Macro-F1 per kit, averaged over kits (each kit counts
+  drum kits of Debian's soundfonts (training.data.soundfont_drums) and the drum samples of
+  LMMS and Sonic Pi (training.data.library_drums): never validated or tested, none matching
+  a benchmark hit. Macro-F1 per kit, averaged over kits (each kit counts
   once), for float and int8, for each family; a linear probe of the same features for
   reference, also on windows longer than the firmware's 10 ms;
 - simulated instrument: hand part and location accuracy on held-out simulated players (the
@@ -81,13 +82,20 @@ def drum_config(family: str, **changes):
 ABLATIONS = {
     "the recipe's member (one CNN)": {"members": 1},
     "... class read from the 2-D plane": {"members": 1, "first_task_input": "embedding"},
-    "... hydrogen kits only (no soundfont kits)": {"members": 1, "soundfont_kits": False},
+    "... without the sample libraries' kits": {"members": 1, "extra_kits": ("soundfont",)},
+    "... hydrogen kits only (no extra kits)": {"members": 1, "extra_kits": ()},
 }
 """CNN variants, one seed and one model each: the recipe's member with one thing changed.
 Until 2026-12-02 mixup, label smoothing, level normalisation and class-balanced sampling were
 ablated too; each moved by up to 0.07 between two runs, as much as it differed from the
 recipe (docs/HIT_MODELS.md), so they are no longer run."""
 SOUNDFONT_FOLDER = Path("build") / "bench" / "soundfont-drums"
+EXTRA_KITS = ("soundfont", "library")
+"""The extra training kits' sources: the soundfonts' kits, the sample libraries' kits."""
+EXTRA_KIT_NAMES = {
+    "soundfont": "drum kits of Debian's soundfonts (`python -m training.data soundfont-drums`)",
+    "library": "LMMS and Sonic Pi sample kits (`python -m training.data library-drums`)",
+}
 
 
 PROBE_COPIES = 4
@@ -106,7 +114,9 @@ def measure() -> dict:
     return {
         "machine": machine(),
         "drums": {family: _drums(drum_config(family)) for family in FAMILIES},
-        "drums_training_kits": _soundfont_kits(FeatureConfig()).summary(),
+        "drums_training_kits": {
+            source: _extra_kits(FeatureConfig(), (source,)).summary() for source in EXTRA_KITS
+        },
         "drums_linear_probe": _drums_probe(INSTRUMENT_WINDOW_MS),
         "drums_probe_by_window": {
             str(window_ms): _drums_probe(window_ms) for window_ms in REFERENCE_WINDOWS_MS
@@ -119,10 +129,10 @@ def measure() -> dict:
 
 
 def _ablation(changes: dict[str, Any]) -> dict[str, float]:
-    """Mean macro-F1 (float, int8) of one CNN of the recipe with changes ("soundfont_kits":
-    False trains on the hydrogen kits alone; the rest go to drum_config)."""
-    soundfont_kits = changes.pop("soundfont_kits", True)
-    return _drums(drum_config("cnn", **changes), soundfont_kits)["mean_macro_f1"]
+    """Mean macro-F1 (float, int8) of one CNN of the recipe with changes ("extra_kits": the
+    extra sources trained on, of EXTRA_KITS; the rest go to drum_config)."""
+    extra_kits = changes.pop("extra_kits", EXTRA_KITS)
+    return _drums(drum_config("cnn", **changes), extra_kits)["mean_macro_f1"]
 
 
 @functools.cache
@@ -136,19 +146,33 @@ def _soundfont_files() -> tuple[HitFile, ...]:
     return tuple(soundfont_drum_files(benchmark, SOUNDFONT_FOLDER))
 
 
-def _soundfont_kits(features: FeatureConfig) -> HitDataset:
-    """The extra training kits as a dataset cut for features (the probe's windows differ)."""
+@functools.cache
+def _library_files() -> tuple[HitFile, ...]:
+    """The sample libraries' drum samples, without those that repeat a soundfont hit or
+    another sample, or match a benchmark hit."""
+    from training.data.drumkits import drumkit_files
+    from training.data.library_drums import library_drum_files
+
+    benchmark = drumkit_files(kits=package_kits())
+    return tuple(library_drum_files(benchmark, kept=_soundfont_files()))
+
+
+def _extra_kits(features: FeatureConfig, sources: tuple[str, ...] = EXTRA_KITS) -> HitDataset:
+    """The extra training kits of sources (of EXTRA_KITS) as a dataset cut for features (the
+    probe's windows differ)."""
     from training.data.corpus import CorpusSettings, build_hits
 
-    dataset, _ = build_hits(_soundfont_files(), CLASSES, "kit", CorpusSettings(features=features))
+    files = {"soundfont": _soundfont_files, "library": _library_files}
+    chosen = [hit for source in sources for hit in files[source]()]
+    dataset, _ = build_hits(chosen, CLASSES, "kit", CorpusSettings(features=features))
     return dataset
 
 
-def _drums(config, soundfont_kits: bool = True) -> dict[str, Any]:
+def _drums(config, extra_kits: tuple[str, ...] = EXTRA_KITS) -> dict[str, Any]:
     from training.hits.crossval import cross_validate
 
     dataset, _ = build_drumkits(kits=package_kits())
-    extra = _soundfont_kits(FeatureConfig()) if soundfont_kits else None
+    extra = _extra_kits(FeatureConfig(), extra_kits) if extra_kits else None
     started = time.monotonic()
     report = cross_validate(dataset, (TASK,), "kit", FeatureConfig(), config, extra_fit=extra)
     folds = {
@@ -217,7 +241,7 @@ def linear_probe(
 
 
 def _drums_probe(window_ms: int) -> dict[str, Any]:
-    """The linear probe, leave one kit out (all other kits and the soundfont kits train it),
+    """The linear probe, leave one kit out (all other kits and the extra kits train it),
     on windows of window_ms (same onsets, pre-roll, fade and band count; the FFT grows with
     the window): macro-F1 per kit and their mean."""
     from firmware.layout import SAMPLE_RATE_HZ
@@ -228,7 +252,7 @@ def _drums_probe(window_ms: int) -> dict[str, Any]:
     features = FeatureConfig(window_samples=samples, fft_size=1 << (samples - 1).bit_length())
     settings = CorpusSettings(features=features)
     dataset, _ = build_drumkits(kits=package_kits(), settings=settings)
-    extra = _soundfont_kits(features)
+    extra = _extra_kits(features)
     folds = {
         kit: linear_probe(
             concatenate([dataset.subset(train), extra]), dataset.subset(test), TASK, features
@@ -377,12 +401,15 @@ def report(results: dict) -> str:
         "",
         "Real drums, leave one hydrogen kit out (classes " + ", ".join(CLASSES) + "): "
         "macro-F1 on the held-out kit, int8 (float), through the firmware's features and "
-        "interpreter. Each fold trains on the other hydrogen kits and on "
-        f"{training_kits['hits']} hits of {len(training_kits['groups']['kit'])} drum kits of "
-        "Debian's soundfonts (`python -m training.data soundfont-drums`: "
-        + ", ".join(f"{name} {count}" for name, count in training_kits["tasks"]["class"].items())
-        + "; never validated or tested, none whose attack matches a benchmark hit). Early "
-        "stopping on hydrogen training kits only.",
+        "interpreter. Each fold trains on the other hydrogen kits and on extra kits, never "
+        "validated or tested, none whose attack matches a benchmark hit: "
+        + "; ".join(
+            f"{kits['hits']} hits of {len(kits['groups']['kit'])} {EXTRA_KIT_NAMES[source]} ("
+            + ", ".join(f"{name} {count}" for name, count in kits["tasks"]["class"].items())
+            + ")"
+            for source, kits in training_kits.items()
+        )
+        + ". Early stopping on hydrogen training kits only.",
         "",
         "| kit | hits | " + " | ".join(families) + " |",
         "|---" * (len(families) + 2) + "|",
@@ -419,7 +446,7 @@ def report(results: dict) -> str:
         "",
         "Reference, not a model that ships: a linear probe (one L2-regularised softmax layer "
         "over the same level-free, standardised features, trained on the clean and "
-        f"{PROBE_COPIES} augmented copies of the training kits, hydrogen and soundfont, float) "
+        f"{PROBE_COPIES} augmented copies of the training kits, hydrogen and extra, float) "
         "reaches "
         f"{results['drums_linear_probe']['mean_macro_f1']:.3f} mean macro-F1 (per kit: "
         + ", ".join(

@@ -6,7 +6,8 @@ set -euo pipefail
 
 runtime=(python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 alsa-utils)
 dev=("${runtime[@]}" liblo-tools fluidsynth fluid-soundfont-gm hydrogen-drumkits hexter
-     timgm6mb-soundfont musescore-general-soundfont-small csound-soundfont
+     timgm6mb-soundfont musescore-general-soundfont-small csound-soundfont lmms-common
+     sonic-pi-samples
      rsync openssh-server openssh-client debootstrap qemu-user-static binfmt-support)
 
 case "${1:-}" in

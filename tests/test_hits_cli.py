@@ -127,7 +127,7 @@ def test_too_few_groups_and_bad_options_stop_training(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_extra_training_hits_must_label_every_task(tmp_path, capsys):
+def test_extra_training_hits_must_label_every_task_in_every_source(tmp_path, capsys):
     data, extra = tmp_path / "hits.npz", tmp_path / "extra.npz"
     guitar_like_dataset(60, groups=("a", "b", "c")).save(data)
     only_hand = guitar_like_dataset(20, groups=("x",))
@@ -136,8 +136,10 @@ def test_extra_training_hits_must_label_every_task(tmp_path, capsys):
         tasks={"hand": only_hand.tasks["hand"]},
         labels={"hand": only_hand.labels["hand"]},
     ).save(extra)
+    good = tmp_path / "good.npz"
+    guitar_like_dataset(20, groups=("y",)).save(good)
     for command in ("train", "crossval"):
-        args = train_command(data, tmp_path / "run", "--extra-train", str(extra))
+        args = train_command(data, tmp_path / "run", "--extra-train", str(good), str(extra))
         if command == "crossval":
             args = ["crossval", *args[1:3], "--report", str(tmp_path / "r.json"), *args[5:]]
         assert main(args) == 2

@@ -6,6 +6,8 @@
                                      [--out FILE.npz] [--json] [--markdown]
     python -m training.data soundfont-drums [--folder DIR] [--root DIR] [--settings FILE.toml]
                                             [--out FILE.npz] [--json]
+    python -m training.data library-drums [--soundfont-folder DIR] [--root DIR]
+                                          [--settings FILE.toml] [--out FILE.npz] [--json]
     python -m training.data summary FILE.npz [--json]
 
 A problem with the input prints one line naming the file and exits with status 2.
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import HitarError
-from training.data.corpus import CorpusSettings, build_corpus
+from training.data.corpus import CorpusSettings, build_corpus, corpus_files
 from training.data.dataset import HitDataset, format_summary
 from training.data.drumkits import (
     DEFAULT_ROOT,
@@ -28,6 +30,7 @@ from training.data.drumkits import (
     mapping_markdown,
     package_kits,
 )
+from training.data.library_drums import build_library_drums
 from training.data.sessions import build_sessions
 from training.data.settings import settings_from_file
 from training.data.soundfont_drums import DEFAULT_FOLDER, build_soundfont_drums
@@ -77,14 +80,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     soundfonts.set_defaults(run=_soundfont_drums)
 
-    for command in (corpus, drumkits, soundfonts):
+    libraries = commands.add_parser(
+        "library-drums",
+        help="the drum samples of LMMS and Sonic Pi as extra training kits (none matching a "
+        "benchmark hit or repeating a soundfont kit's)",
+    )
+    libraries.add_argument(
+        "--soundfont-folder",
+        type=Path,
+        default=DEFAULT_FOLDER,
+        help="the soundfont kits rendered by soundfont-drums, whose repeats are left out",
+    )
+    libraries.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="the benchmark's kits, left out"
+    )
+    libraries.set_defaults(run=_library_drums)
+
+    for command in (corpus, drumkits, soundfonts, libraries):
         command.add_argument("--settings", type=Path, help="TOML: [corpus], [levels], ... tables")
-    for command in (sessions, corpus, drumkits, soundfonts):
+    for command in (sessions, corpus, drumkits, soundfonts, libraries):
         command.add_argument("--out", type=Path, help="write the dataset to this .npz file")
     summary = commands.add_parser("summary", help="counts of a saved dataset")
     summary.add_argument("file", type=Path)
     summary.set_defaults(run=_summary)
-    for command in (sessions, corpus, drumkits, soundfonts, summary):
+    for command in (sessions, corpus, drumkits, soundfonts, libraries, summary):
         command.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -115,6 +134,16 @@ def _drumkits(args: argparse.Namespace) -> int:
 def _soundfont_drums(args: argparse.Namespace) -> int:
     benchmark = drumkit_files(args.root, package_kits())
     dataset, report = build_soundfont_drums(benchmark, args.folder, settings=_corpus_settings(args))
+    reasons = Counter(reason for _, reason in report.skipped)
+    return _finish(args, dataset, {**dataset.summary(), "skipped": dict(reasons)})
+
+
+def _library_drums(args: argparse.Namespace) -> int:
+    benchmark = drumkit_files(args.root, package_kits())
+    soundfont_hits = corpus_files(args.soundfont_folder)
+    dataset, report = build_library_drums(
+        benchmark, soundfont_hits, settings=_corpus_settings(args)
+    )
     reasons = Counter(reason for _, reason in report.skipped)
     return _finish(args, dataset, {**dataset.summary(), "skipped": dict(reasons)})
 

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 import soundfile
@@ -179,6 +180,10 @@ class RenderedHit:
         """Where the hit is written, under the corpus folder: <class>/<kit>/<note>_<velocity>.wav"""
         return Path(self.class_name, self.kit, f"{self.note}_{self.velocity}.wav")
 
+    @property
+    def name(self) -> str:
+        return str(self.relative_path)
+
 
 def render_kit(kit: SoundfontKit) -> Iterator[RenderedHit]:
     """Render every note of GM_DRUM_NOTES at every VELOCITIES, one at a time (in a temporary
@@ -202,28 +207,49 @@ def render_kit(kit: SoundfontKit) -> Iterator[RenderedHit]:
             yield RenderedHit(kit.name, class_name, note, velocity, samples)
 
 
+class CandidateHit(Protocol):
+    """A hit that may become a training hit: a rendered note or a library's sample file."""
+
+    class_name: str
+    samples: np.ndarray
+    """float [frames] or [frames, channels] at 48 kHz."""
+
+    @property
+    def name(self) -> str:
+        """How the report names it."""
+        ...
+
+
+CandidateT = TypeVar("CandidateT", bound=CandidateHit)
+
+
 def distinct_hits(
-    hits: Iterable[RenderedHit], benchmark: dict[str, np.ndarray], report: CorpusReport
-) -> Iterator[RenderedHit]:
-    """The hits whose attack is neither a hit already yielded nor a benchmark hit of the same
-    class; the others go to report.skipped (by relative path, not written) with the reason.
+    hits: Iterable[CandidateT],
+    benchmark: dict[str, np.ndarray],
+    report: CorpusReport,
+    kept: dict[str, np.ndarray] | None = None,
+) -> Iterator[CandidateT]:
+    """The hits whose attack is neither a hit already kept nor a benchmark hit of the same
+    class; the others go to report.skipped (by name, not written) with the reason.
 
     Args:
         benchmark: class name -> float [n, ATTACK_SAMPLES] attack signatures of the hits
             that must not be trained on.
+        kept: class name -> attack signatures of hits kept from another source (the
+            soundfont kits, when the sample libraries are checked), which count as kept.
     """
-    kept: dict[str, list[np.ndarray]] = {}
+    seen = {name: list(attacks) for name, attacks in (kept or {}).items()}
     for hit in hits:
         attack = attack_signature(hit.samples)
         same_class = benchmark.get(hit.class_name, np.zeros((0, ATTACK_SAMPLES)))
         if len(same_class) and attack_similarity(attack, same_class).max() > LEAK_SIMILARITY:
-            report.skipped.append((str(hit.relative_path), "the same recording as a benchmark hit"))
-        elif hit.class_name in kept and (
-            attack_similarity(attack, np.array(kept[hit.class_name])).max() > DUPLICATE_SIMILARITY
+            report.skipped.append((hit.name, "the same recording as a benchmark hit"))
+        elif seen.get(hit.class_name) and (
+            attack_similarity(attack, np.array(seen[hit.class_name])).max() > DUPLICATE_SIMILARITY
         ):
-            report.skipped.append((str(hit.relative_path), "the same sound as a hit already kept"))
+            report.skipped.append((hit.name, "the same sound as a hit already kept"))
         else:
-            kept.setdefault(hit.class_name, []).append(attack)
+            seen.setdefault(hit.class_name, []).append(attack)
             yield hit
 
 

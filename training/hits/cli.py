@@ -118,8 +118,10 @@ def _extra_train_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--extra-train",
         type=Path,
-        help="more hits (folder or .npz) to train on only, never validated or tested: e.g. "
-        "the soundfonts' drum kits (python -m training.data soundfont-drums)",
+        nargs="+",
+        help="more hits (folders or .npz files) to train on only, never validated or tested: "
+        "e.g. the soundfonts' and the sample libraries' drum kits (python -m training.data "
+        "soundfont-drums, library-drums)",
     )
 
 
@@ -200,24 +202,27 @@ def train_config(args: argparse.Namespace):
 
 
 def _extra_train(args: argparse.Namespace, tasks: tuple[str, ...]) -> HitDataset | None:
-    """The --extra-train hits, checked to label every task (other class names stop at
-    dataset.concatenate, before anything trains).
+    """The --extra-train hits of every source, each checked to label every task (other class
+    names stop at dataset.concatenate, before anything trains).
 
     Raises:
-        DatasetError: a task unlabelled there.
+        DatasetError: a task unlabelled in a source, naming it.
     """
     import numpy as np
 
-    from training.data.dataset import DatasetError
+    from training.data.dataset import DatasetError, concatenate
     from training.hits.sources import load_dataset
 
-    if args.extra_train is None:
+    if not args.extra_train:
         return None
-    extra, _ = load_dataset(args.extra_train, args.settings)
-    for task in tasks:
-        if task not in extra.tasks or np.any(extra.labels[task] < 0):
-            raise DatasetError(f"{args.extra_train}: hits without a '{task}' label (--extra-train)")
-    return extra
+    sources = []
+    for path in args.extra_train:
+        extra, _ = load_dataset(path, args.settings)
+        for task in tasks:
+            if task not in extra.tasks or np.any(extra.labels[task] < 0):
+                raise DatasetError(f"{path}: hits without a '{task}' label (--extra-train)")
+        sources.append(extra)
+    return concatenate(sources)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[HitDataset, dict, tuple[str, ...], str]:
@@ -287,7 +292,10 @@ def _train(args: argparse.Namespace) -> int:
     }
     training = {"data": summary, "group_key": group_key, "splits": split_summary}
     if extra is not None:
-        training["extra_train"] = {"source": str(args.extra_train), "hits": len(extra)}
+        training["extra_train"] = {
+            "sources": [str(path) for path in args.extra_train],
+            "hits": len(extra),
+        }
     finish_run(args.out, args.bundle or args.out / "bundle", splits, tasks, config, training,
                progress=not args.no_progress, strategy=strategy,
                float_fallback=args.float_fallback)  # fmt: skip
