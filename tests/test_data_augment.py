@@ -13,6 +13,7 @@ from training.data.augment import (
     apply_sections,
     apply_sensor_gains,
     augment,
+    change_speed,
     hard_clip,
     invert_phase,
     jitter_shifts,
@@ -179,3 +180,30 @@ def test_augment_is_reproducible_new_and_keeps_shape(hits):
     assert not np.allclose(first, other)
     np.testing.assert_array_equal(hits, original)
     assert np.all(np.isfinite(first))
+
+
+def test_a_change_of_speed_scales_frequency_and_keeps_the_onset_in_place():
+    onset, frames = 112, 608
+    times = np.arange(frames) - onset
+    tone = np.where(times >= 0, np.sin(2 * np.pi * 1000.0 * times / SAMPLE_RATE_HZ), 0.0)
+    contexts = np.repeat(tone[None, :, None], 3, axis=0).astype(np.float32)
+    changed = change_speed(contexts, np.array([1.0, 1.12, 0.89]), onset)
+    np.testing.assert_array_equal(changed[0], contexts[0])
+    for hit, factor in ((1, 1.12), (2, 0.89)):
+        after = changed[hit, onset : onset + 400, 0] * np.hanning(400)
+        spectrum = np.abs(np.fft.rfft(after, 1 << 16))
+        peak_hz = np.argmax(spectrum) * SAMPLE_RATE_HZ / (1 << 16)
+        assert peak_hz == pytest.approx(1000 * factor, rel=0.005)
+        assert np.all(changed[hit, :onset] == 0.0), "nothing moves before the onset"
+
+
+def test_speed_is_drawn_only_when_asked_and_needs_the_onset(hits):
+    plain = augment(hits, np.random.default_rng(3), AugmentConfig())
+    asked = AugmentConfig(speed_probability=1.0)
+    faster = augment(hits, np.random.default_rng(3), asked, onset_offset=112)
+    assert not np.allclose(plain, faster)
+    np.testing.assert_array_equal(
+        plain, augment(hits, np.random.default_rng(3), AugmentConfig(), onset_offset=112)
+    )
+    with pytest.raises(ValueError, match="onset_offset"):
+        augment(hits, np.random.default_rng(3), asked)

@@ -3,8 +3,11 @@
 Each transform models one physical cause: a piezo wired the other way round (phase inversion),
 another body or sensor mounting (shelving and peaking EQ: RBJ cookbook biquads), an input stage
 driven too hard (soft and hard clipping), a different preamp gain (gain), sensors that are not
-matched (per-sensor gain), a noisier interface (noise at a set SNR), and a detector that fires a
-little early or late (onset jitter: the window re-cut from each hit's context).
+matched (per-sensor gain), a noisier interface (noise at a set SNR), a detector that fires a
+little early or late (onset jitter: the window re-cut from each hit's context), and, off unless
+asked for, another instrument of the same kind tuned or sized differently (a change of speed:
+every frequency and duration of the hit scaled alike). Speed is off by default because on the
+guitar a contact's duration is what tells a thumb from a heel; a drum kit's tuning is not.
 
 All functions are pure: arrays in, new arrays out, randomness only from an explicit
 np.random.Generator. Signals are float32 [n, frames, channels] (hit contexts, see
@@ -214,6 +217,12 @@ class AugmentConfig:
     max_jitter_samples: int = 16
     """Onset jitter drawn uniformly in +-this (16 samples = 0.33 ms at 48 kHz); must not
     exceed ContextConfig.margin_samples."""
+    speed_probability: float = 0.0
+    """Share of hits played at another speed (change_speed); 0: never, and no random number
+    is drawn for it, so a recipe without it trains exactly as before it existed."""
+    speed_octaves: float = 1.0 / 6.0
+    """Speed factors drawn log-uniformly in 2^+-this (1/6 octave: a factor of 0.89 to 1.12,
+    within the 64-sample context margin of a 10 ms window)."""
 
 
 def augment(
@@ -221,11 +230,14 @@ def augment(
     rng: np.random.Generator,
     config: AugmentConfig = AugmentConfig(),
     sample_rate_hz: int = SAMPLE_RATE_HZ,
+    onset_offset: int | None = None,
 ) -> np.ndarray:
     """One random augmentation of each hit context (all transforms but jitter).
 
     Args:
         contexts: float32 [n, context_samples, channels].
+        onset_offset: index of the onset within each context; needed when
+            config.speed_probability is above 0.
 
     Returns:
         float32 [n, context_samples, channels], a new array. Cut the model windows from it
@@ -251,7 +263,41 @@ def augment(
     noisy = np.flatnonzero(rng.random(n) < config.noise_probability)
     if noisy.size:
         out[noisy] = add_noise(out[noisy], rng.uniform(*config.snr_db, noisy.size), rng)
+    if config.speed_probability > 0:
+        if onset_offset is None:
+            raise ValueError("a change of speed needs the contexts' onset_offset")
+        faster = np.flatnonzero(rng.random(n) < config.speed_probability)
+        octaves = rng.uniform(-config.speed_octaves, config.speed_octaves, faster.size)
+        out[faster] = change_speed(out[faster], 2.0**octaves, onset_offset)
     return out
+
+
+def change_speed(contexts: np.ndarray, factors: np.ndarray, onset_offset: int) -> np.ndarray:
+    """Each hit played faster (factor > 1: shorter and higher) or slower, around its onset.
+
+    Linear interpolation at onset + (t - onset) * factor, so the onset stays where the window
+    cutter expects it. A faster hit reads past the end of its context near the window's end
+    when the factor outgrows the context's margin: those few samples repeat the last one.
+
+    Args:
+        contexts: float32 [n, context_samples, channels].
+        factors: float [n], each hit's speed (1: unchanged).
+        onset_offset: index of the onset within each context.
+
+    Returns:
+        float32 [n, context_samples, channels], a new array.
+    """
+    n, frames, _ = contexts.shape
+    times = np.arange(frames, dtype=np.float64)
+    positions = onset_offset + (times[None, :] - onset_offset) * np.asarray(factors)[:, None]
+    positions = np.clip(positions, 0.0, frames - 1.0)
+    below = np.floor(positions).astype(np.int64)
+    above = np.minimum(below + 1, frames - 1)
+    weight = (positions - below)[..., None].astype(np.float32)
+    rows = np.arange(n)[:, None]
+    return (contexts[rows, below] * (1.0 - weight) + contexts[rows, above] * weight).astype(
+        np.float32
+    )
 
 
 def random_sections(

@@ -94,7 +94,9 @@ def dataset_features(
     and augment_config are given (DSP transforms on the context, then onset jitter)."""
     contexts, shifts = dataset.contexts, None
     if rng is not None and augment_config is not None:
-        contexts = augment(contexts, rng, augment_config, dataset.sample_rate_hz)
+        contexts = augment(
+            contexts, rng, augment_config, dataset.sample_rate_hz, dataset.onset_offset
+        )
         shifts = jitter_shifts(len(dataset), augment_config.max_jitter_samples, rng)
     windows = cut_windows(contexts, dataset.onset_offset, features, shifts)
     return hit_features(windows, features)
