@@ -169,6 +169,7 @@ def build_hits(
     classes: tuple[str, ...],
     group_key: str,
     settings: CorpusSettings | None = None,
+    report: CorpusReport | None = None,
 ) -> tuple[HitDataset, CorpusReport]:
     """Load single-hit files into a dataset with one task, CLASS_TASK.
 
@@ -179,10 +180,12 @@ def build_hits(
         files: what to load.
         classes: the class names, in model output order.
         group_key: the grouping key the files' groups are stored under ("kit", "source").
+        report: the report of the step that chose the files (what it left out, and why),
+            which this load adds to; a new one when None.
     """
     settings = CorpusSettings() if settings is None else settings
     builder = DatasetBuilder({CLASS_TASK: classes}, settings.features, settings.context)
-    report = CorpusReport()
+    report = CorpusReport() if report is None else report
     for hit in files:
         try:
             signal, onset, fallback = load_single_hit(hit.path, settings)

@@ -233,10 +233,9 @@ def build_drumkits(
     """
     report = CorpusReport()
     files = drumkit_files(root, kits, report)
-    dataset, loaded = build_hits(files, CLASSES, "kit", settings)
-    loaded.skipped[:0] = report.skipped
+    dataset, report = build_hits(files, CLASSES, "kit", settings, report)
     dataset.check_min_per_class((settings or CorpusSettings()).corpus.min_hits_per_class)
-    return dataset, loaded
+    return dataset, report
 
 
 def mapping_markdown(root: Path = DEFAULT_ROOT) -> str:

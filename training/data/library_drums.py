@@ -198,6 +198,4 @@ def build_library_drums(
     """
     report = CorpusReport()
     files = library_drum_files(benchmark, kept, libraries, report)
-    dataset, loaded = build_hits(files, CLASSES, "kit", settings)
-    loaded.skipped[:0] = report.skipped
-    return dataset, loaded
+    return build_hits(files, CLASSES, "kit", settings, report)

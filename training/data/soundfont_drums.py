@@ -308,6 +308,4 @@ def build_soundfont_drums(
     """
     report = CorpusReport()
     files = soundfont_drum_files(benchmark, folder, kits, report)
-    dataset, loaded = build_hits(files, CLASSES, "kit", settings)
-    loaded.skipped[:0] = report.skipped
-    return dataset, loaded
+    return build_hits(files, CLASSES, "kit", settings, report)
