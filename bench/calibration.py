@@ -232,30 +232,29 @@ def _live(data: SimulatedData) -> dict[str, Any]:
     """The live route on every session of the test split (see the module docstring)."""
     sessions = {}
     with tempfile.TemporaryDirectory(prefix="hitar-bench-calibration-") as folder:
-        for player in data.test.players:
-            for instrument in data.test.instruments:
-                rate = FeatureConfig().sample_rate_hz
-                audio, hits, rate = session_recording(data.test, player, instrument, rate)
-                path = Path(folder) / f"p{player}-i{instrument}.wav"
-                soundfile.write(path, audio, rate, subtype="FLOAT")
-                onsets, hands = np.array([h.onset_sample for h in hits]), [h.hand for h in hits]
-                schedule, labelled = calibration_schedule(onsets, hands, rate, LIVE_HITS)
-                shipped = HitModel(DEFAULT_MODEL, FeatureConfig())
-                _, calibration, fitted = play_through_firmware(path, rate, shipped, schedule)
-                plain, _, _ = play_through_firmware(path, rate, shipped)
-                live, _, _ = play_through_firmware(path, rate, fitted)
-                before, n = hand_accuracy(plain, onsets, hands, rate, set(labelled))
-                after, _ = hand_accuracy(live, onsets, hands, rate, set(labelled))
-                sessions[f"p{player}-i{instrument}"] = {
-                    "player": player,
-                    "hits": len(hits),
-                    "labelled": len(labelled),
-                    "scored": n,
-                    "fits": calibration.fits,
-                    "fit_ms": calibration.last_fit_ms,
-                    "calibrated": after,
-                    "uncalibrated": before,
-                }
+        for player, instrument in data.test.sessions:
+            rate = FeatureConfig().sample_rate_hz
+            audio, hits, rate = session_recording(data.test, player, instrument, rate)
+            path = Path(folder) / f"p{player}-i{instrument}.wav"
+            soundfile.write(path, audio, rate, subtype="FLOAT")
+            onsets, hands = np.array([h.onset_sample for h in hits]), [h.hand for h in hits]
+            schedule, labelled = calibration_schedule(onsets, hands, rate, LIVE_HITS)
+            shipped = HitModel(DEFAULT_MODEL, FeatureConfig())
+            _, calibration, fitted = play_through_firmware(path, rate, shipped, schedule)
+            plain, _, _ = play_through_firmware(path, rate, shipped)
+            live, _, _ = play_through_firmware(path, rate, fitted)
+            before, n = hand_accuracy(plain, onsets, hands, rate, set(labelled))
+            after, _ = hand_accuracy(live, onsets, hands, rate, set(labelled))
+            sessions[f"p{player}-i{instrument}"] = {
+                "player": player,
+                "hits": len(hits),
+                "labelled": len(labelled),
+                "scored": n,
+                "fits": calibration.fits,
+                "fit_ms": calibration.last_fit_ms,
+                "calibrated": after,
+                "uncalibrated": before,
+            }
     by_player = {
         str(player): {
             key: float(np.mean([s[key] for s in sessions.values() if s["player"] == player]))

@@ -13,9 +13,11 @@ parts:
   a benchmark hit. Macro-F1 per kit, averaged over kits (each kit counts
   once), for float and int8, for each family; a linear probe of the same features for
   reference, also on windows longer than the firmware's 10 ms;
-- simulated instrument: hand part and location accuracy on held-out simulated players (the
-  default's own splits), float and int8, and how well the embedding orders dynamics within
-  each hand part (Spearman rank correlation), for each family;
+- simulated instrument: hand part and location accuracy on held-out simulated players playing
+  guitars never trained on (the default's own splits), float and int8, and how well the
+  embedding orders dynamics within each hand part (Spearman rank correlation), for each
+  family; and the shipped family trained on the same number of sessions on three guitars
+  instead of 24 (FEW_GUITARS), for what variety of guitars buys on unseen ones;
 - the time to rebuild the shipped default from an empty simulation cache
   (`python -m training hits default`), wall and CPU, with the load average.
 """
@@ -40,7 +42,9 @@ from firmware.features import FeatureConfig
 from training.data.corpus import HitFile
 from training.data.dataset import HitDataset, concatenate
 from training.data.drumkits import CLASSES, build_drumkits, package_kits
+from training.hits.cli import default_training_config
 from training.hits.model import FAMILIES
+from training.hits.simulated import SimulatedData, cached_split
 
 TASK = "class"
 SEED = 0
@@ -123,9 +127,22 @@ def measure() -> dict:
         },
         "ablations": {name: _ablation(dict(changes)) for name, changes in ABLATIONS.items()},
         "simulated": {family: _simulated(family) for family in FAMILIES},
+        "simulated_few_guitars": _simulated(default_training_config().family, FEW_GUITARS),
         "simulated_linear_probe": _simulated_probe(),
         "default_build": _default_build(),
     }
+
+
+DEFAULT_DATA = SimulatedData()
+FEW_GUITARS = dataclasses.replace(
+    DEFAULT_DATA,
+    train=dataclasses.replace(DEFAULT_DATA.train, instruments=(3, 4, 5), instruments_per_player=0),
+    validation=dataclasses.replace(DEFAULT_DATA.validation, instruments=(3, 4, 5)),
+)
+"""The default's splits with its training sessions on three guitars (every training player on
+each of instruments 3-5, validated on them too) instead of 24: the same number of sessions, the
+same players and test. Until 2026-12-02 the default was trained like this (on instruments
+0-2, which it was also tested on)."""
 
 
 def _ablation(changes: dict[str, Any]) -> dict[str, float]:
@@ -272,18 +289,16 @@ def _scores(task_report: dict) -> dict:
     return {key: task_report[key] for key in ("macro_f1", "accuracy", "n", "f1")}
 
 
-def _simulated(family: str) -> dict[str, Any]:
-    """Train on the default's simulated splits (cached), score float and int8 on the
-    held-out players through the firmware's path."""
+def _simulated(family: str, data: SimulatedData = DEFAULT_DATA) -> dict[str, Any]:
+    """Train on simulated splits (the default's unless data says otherwise; cached), score
+    float and int8 on the held-out players through the firmware's path."""
     from deploy.export import load_tflite
     from deploy.hits import convert_hits_model
-    from training.hits.cli import default_training_config
     from training.hits.evaluate import evaluate_model
-    from training.hits.simulated import SimulatedData
     from training.hits.train import dataset_features, train_classifier
 
-    features, data = FeatureConfig(), SimulatedData()
-    splits = _simulated_splits()
+    features = FeatureConfig()
+    splits = _simulated_splits(data)
     config = dataclasses.replace(default_training_config(), family=family)
     started = time.monotonic()
     result = train_classifier(
@@ -319,6 +334,8 @@ def _simulated(family: str) -> dict[str, Any]:
         "int8_float_disagreement": float(disagreement.mean()),
         "test_hits": len(splits["test"]),
         "test_players": list(data.test.players),
+        "test_instruments": list(data.test.instruments),
+        "train_instruments": sorted({i for _, i in data.train.sessions}),
         "train_hits": len(splits["train"]),
         "epochs_run": len(result.history["loss"]),
         "best_epoch": result.best_epoch,
@@ -327,12 +344,10 @@ def _simulated(family: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _simulated_splits() -> dict[str, HitDataset]:
-    """The default's simulated train, validation and test splits (cached in build/, and
-    loaded once per bench run: both families and the probe read them, none writes)."""
-    from training.hits.simulated import SimulatedData, cached_split
-
-    data, cache = SimulatedData(), Path("build") / "sim-cache"
+def _simulated_splits(data: SimulatedData = DEFAULT_DATA) -> dict[str, HitDataset]:
+    """Simulated train, validation and test splits (cached in build/, and loaded once per
+    bench run: both families and the probe read them, none writes)."""
+    cache = Path("build") / "sim-cache"
     return {
         name: cached_split(name, getattr(data, name), FeatureConfig(), cache)[0]
         for name in ("train", "validation", "test")
@@ -487,10 +502,26 @@ def report(results: dict) -> str:
             f"{scores['int8_float_disagreement']:.2%} | {scores['test_hits']} |"
         )
     probe = results["simulated_linear_probe"]
+    scores = next(iter(simulated.values()))
     lines += [
+        "",
+        f"Test: players {scores['test_players']} on instruments {scores['test_instruments']}; "
+        f"training: {len(scores['train_instruments'])} other instruments "
+        f"({scores['train_hits']} hits).",
         "",
         f"The linear probe on the same held-out players: hand {probe['hand']:.3f}, "
         f"location {probe['location']:.3f}.",
+    ]
+    few = results["simulated_few_guitars"]
+    cells = ", ".join(
+        f"{t} {few['int8'][t]['accuracy']:.3f} ({few['float'][t]['accuracy']:.3f})"
+        for t in SIMULATED_TASKS
+    )
+    lines += [
+        "",
+        f"The shipped family trained on the same sessions on {len(few['train_instruments'])} "
+        f"instruments {few['train_instruments']} instead (every training player on each, "
+        f"validated on them), same test: {cells}.",
     ]
     bands = [
         f"{band['low']:.1f}-{band['high']:.1f}"
