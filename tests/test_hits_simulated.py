@@ -1,9 +1,12 @@
 """Simulated datasets: which player plays which guitar, and that no player or guitar is shared
 between the default's training, validation and test splits."""
 
+import json
+
 import numpy as np
 import pytest
 
+from firmware.cli import DEFAULT_MODEL
 from firmware.features import FeatureConfig
 from firmware.onset import DetectorConfig
 from training.data.dataset import ContextConfig
@@ -48,3 +51,12 @@ def test_simulated_hits_carry_the_instrument_each_player_played():
     pairs = set(zip(hits.groups["player"], hits.groups["instrument"], strict=True))
     assert pairs == {("3", "20"), ("4", "21")}
     assert np.all(np.isfinite(hits.contexts))
+
+
+def test_the_shipped_default_was_tested_on_players_and_guitars_it_never_trained_on():
+    manifest = json.loads((DEFAULT_MODEL / "manifest.json").read_text())
+    splits = manifest["training"]["splits"]
+    for key in ("players", "instruments"):
+        trained = set(splits["train"][key]) | set(splits["validation"][key])
+        assert trained and splits["test"][key]
+        assert not trained & set(splits["test"][key]), key

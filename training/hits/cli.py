@@ -454,7 +454,12 @@ def _default(args: argparse.Namespace) -> int:
     for name in ("train", "validation", "test"):
         split = getattr(data, name)
         splits[name], summary = cached_split(name, split, FeatureConfig(), args.cache)
-        summaries[name] = {"players": list(split.players), **summary, "hits": len(splits[name])}
+        summaries[name] = {
+            "players": list(split.players),
+            "instruments": sorted({instrument for _, instrument in split.sessions}),
+            **summary,
+            "hits": len(splits[name]),
+        }
     simulated_s = time.monotonic() - started
     config = default_training_config()
     config = dataclasses.replace(config, epochs=args.epochs or config.epochs, seed=args.seed)
