@@ -49,6 +49,9 @@ from training.hits.simulated import SimulatedData, cached_split
 TASK = "class"
 SEED = 0
 SIMULATED_TASKS = ("hand", "location")
+TEST_GROUPS = {"instrument": "guitar", "player": "player"}
+"""Groups of the simulated test that hand-part accuracy is broken down by, and their names in
+the report: how far one guitar or one player's hands lie from the mean."""
 DYNAMICS_BANDS = (0.0, 0.3, 0.5, 0.7, 1.0)
 """Edges of the played-dynamics bands that hand-part accuracy is broken down by: where the
 errors of the simulated instrument lie (soft hits, whose contacts are longest)."""
@@ -321,6 +324,12 @@ def _simulated(family: str, data: SimulatedData = DEFAULT_DATA) -> dict[str, Any
             "hand_accuracy_by_dynamics": _accuracy_by_dynamics(
                 splits["test"], outputs["hand"].argmax(axis=1)
             ),
+            **{
+                f"hand_accuracy_by_{key}": _accuracy_by_group(
+                    splits["test"], outputs["hand"].argmax(axis=1), key
+                )
+                for key in TEST_GROUPS
+            },
             "dynamics_rank_correlation": report["dynamics_rank_correlation"],
             "argmax": {t: outputs[t].argmax(axis=1) for t in SIMULATED_TASKS},
         }
@@ -373,6 +382,22 @@ def _accuracy_by_dynamics(test: HitDataset, predicted: np.ndarray) -> list[dict[
             {"low": low, "high": high, "hits": int(chosen.sum()), "accuracy": float(correct.mean())}
         )
     return bands
+
+
+def _accuracy_by_group(
+    test: HitDataset, predicted: np.ndarray, key: str
+) -> dict[str, dict[str, float]]:
+    """Hand-part accuracy of the test hits of each group (each guitar, each player)."""
+    groups = test.groups[key]
+    return {
+        group: {
+            "hits": int((groups == group).sum()),
+            "accuracy": float(
+                np.mean(predicted[groups == group] == test.labels["hand"][groups == group])
+            ),
+        }
+        for group in sorted(np.unique(groups), key=int)
+    }
 
 
 def _default_build() -> dict[str, Any]:
@@ -542,6 +567,19 @@ def report(results: dict) -> str:
         ]
         confusion = scores["int8"]["hand_confusion"]
         lines.append(f"| {family} | " + " | ".join(cells) + f" | {confusion} |")
+    for key, name in TEST_GROUPS.items():
+        groups = list(next(iter(simulated.values()))["int8"][f"hand_accuracy_by_{key}"])
+        lines += [
+            "",
+            f"Hand-part accuracy of the int8 models per test {name} (hits in brackets):",
+            "",
+            "| family | " + " | ".join(f"{name} {g}" for g in groups) + " |",
+            "|---" * (len(groups) + 1) + "|",
+        ]
+        for family, scores in simulated.items():
+            by_group = scores["int8"][f"hand_accuracy_by_{key}"]
+            cells = [f"{by_group[g]['accuracy']:.3f} ({by_group[g]['hits']})" for g in groups]
+            lines.append(f"| {family} | " + " | ".join(cells) + " |")
     phases = ", ".join(f"{name} {s:.0f} s" for name, s in build["phases_s"].items())
     lines += [
         "",

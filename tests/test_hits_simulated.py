@@ -38,6 +38,7 @@ def test_the_default_splits_share_no_player_and_no_guitar():
             assert not players[a] & players[b]
             assert not guitars[a] & guitars[b]
     assert len(guitars[0]) == 24
+    assert len(guitars[2]) == 8, "the test must span several guitars: guitars differ"
     assert len(data.train.sessions) == 3 * len(data.train.players)
 
 

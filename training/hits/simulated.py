@@ -76,6 +76,9 @@ class SimulatedData:
     24 instruments (about 5,000 hits). The same sessions on 3 instruments score 0.062 lower
     for the hand part and 0.019 lower for location on unseen guitars (`python -m bench
     hits_real`, docs/HIT_MODELS.md). Validation and test players play instruments of their own.
+    The test spreads 8 players over 8 guitars, two each (about 1,500 hits), because guitars
+    differ more than three of them show: the model shipped before this test scored 0.860 to
+    0.920 for the hand part on three sets of unseen guitars.
     """
 
     train: SimulatedSplit = field(
@@ -87,7 +90,13 @@ class SimulatedData:
         default_factory=lambda: SimulatedSplit((24, 25, 26), (27, 28, 29), 20.0, seed=2)
     )
     test: SimulatedSplit = field(
-        default_factory=lambda: SimulatedSplit((100, 101, 102, 103), (0, 1, 2), 30.0, seed=3)
+        default_factory=lambda: SimulatedSplit(
+            tuple(range(100, 108)),
+            (0, 1, 2, 30, 31, 32, 33, 34),
+            30.0,
+            seed=3,
+            instruments_per_player=2,
+        )
     )
 
 
