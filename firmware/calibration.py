@@ -49,19 +49,29 @@ def calibrated(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.exp(_log_softmax(logits)).astype(np.float32)
 
 
-def fit_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def fit_offsets(
+    probabilities: np.ndarray, labels: np.ndarray, applied: np.ndarray | None = None
+) -> np.ndarray:
     """The offsets that make the labelled hits most likely, with a ridge (RIDGE).
 
     A regularised multinomial logistic regression with the model's log-probabilities as fixed
     inputs and only the per-class intercepts free: convex, solved by Newton's method with step
     halving (a full step can overshoot when the model is confidently wrong).
 
+    The ridge holds the total offsets (applied + new) near zero, not only the new ones, so the
+    model's own boundaries stay the reference however many times a player calibrates: refitting
+    a calibrated model on the same hits adds (almost) nothing. A ridge on the new offsets alone
+    would push the total further towards the unregularised fit at each round, which runs off
+    when the hits are nearly separable.
+
     Args:
-        probabilities: the model's uncalibrated outputs, float [n, n_classes].
+        probabilities: the model's outputs, float [n, n_classes], with `applied` already added
+            to their logs (calibrated()).
         labels: int [n], class indices; every class must have at least one hit.
+        applied: float [n_classes], offsets already in the probabilities; None for none.
 
     Returns:
-        float32 [n_classes], summing to 0.
+        float32 [n_classes], summing to 0: the offsets to add to `applied`.
 
     Raises:
         ValueError: a class without hits, or labels outside the classes.
@@ -75,15 +85,17 @@ def fit_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise ValueError(f"class {int(np.argmin(counts))} has no calibration hit")
     log_p = np.log(np.maximum(probabilities.astype(np.float64), PROBABILITY_FLOOR))
     target = np.eye(n_classes)[labels]
+    prior = np.zeros(n_classes) if applied is None else np.asarray(applied, dtype=np.float64)
 
     def loss(offsets: np.ndarray) -> float:
         picked = _log_softmax(log_p + offsets)[np.arange(n), labels]
-        return float(-picked.mean() + RIDGE * offsets @ offsets)
+        total = prior + offsets
+        return float(-picked.mean() + RIDGE * total @ total)
 
     offsets = np.zeros(n_classes)
     for _ in range(NEWTON_STEPS):
         p = np.exp(_log_softmax(log_p + offsets))
-        gradient = (p - target).mean(axis=0) + 2 * RIDGE * offsets
+        gradient = (p - target).mean(axis=0) + 2 * RIDGE * (prior + offsets)
         hessian = np.diag(p.mean(axis=0)) - p.T @ p / n + 2 * RIDGE * np.eye(n_classes)
         step, before = np.linalg.solve(hessian, gradient), loss(offsets)
         while loss(offsets - step) > before and np.abs(step).max() > 1e-9:

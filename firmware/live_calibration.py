@@ -197,8 +197,8 @@ class LiveCalibration:
             names = model.classes[task]
             labels = np.array([index for t, index, _ in labelled if t == task])
             probabilities = np.stack([p for t, _, p in labelled if t == task])
-            fitted = fit_offsets(probabilities, labels)
-            offsets[task] = offsets.get(task, np.zeros_like(fitted)) + fitted
+            applied = offsets.get(task, np.zeros(len(names), dtype=np.float32))
+            offsets[task] = applied + fit_offsets(probabilities, labels, applied)
             counts = np.bincount(labels, minlength=len(names)).tolist()
             hits[task] = dict(zip(names, counts, strict=True))
             values = " ".join(f"{n} {v:+.2f}" for n, v in zip(names, offsets[task], strict=True))

@@ -56,10 +56,11 @@ def calibrate_bundle(
         raise DatasetError(shortfall)
     _, outputs = evaluate_model(TfliteModel(bundle.model_path), bundle.manifest, dataset)
     probabilities, truth = outputs[task][labelled], truth[labelled]
-    fitted = fit_offsets(probabilities, truth)
     calibration = bundle.manifest.get("calibration") or {}
     previous = manifest_offsets(calibration, classes, str(bundle.path))
-    offsets = previous.get(task, np.zeros_like(fitted)) + fitted
+    applied = previous.get(task, np.zeros(len(classes[task]), dtype=np.float32))
+    fitted = fit_offsets(probabilities, truth, applied)
+    offsets = applied + fitted
     hits = dict(zip(classes[task], counts.tolist(), strict=True))
     earlier_hits = {t: section.get("hits", {}) for t, section in calibration.items()}
     manifest = calibrated_manifest(
