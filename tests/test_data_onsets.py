@@ -8,7 +8,7 @@ import pytest
 from firmware.layout import N_CHANNELS, SAMPLE_RATE_HZ
 from firmware.onset import DetectorConfig, HitDetector
 from training.data.audio import read_audio, resample
-from training.data.onsets import detect_onsets, match_onsets, single_hit_onset
+from training.data.onsets import BLOCK_FRAMES, detect_onsets, match_onsets, single_hit_onset
 
 KIT = Path("/usr/share/hydrogen/data/drumkits/The Black Pearl 1.0")
 needs_kits = pytest.mark.skipif(not KIT.is_dir(), reason="Debian hydrogen-drumkits not installed")
@@ -65,11 +65,19 @@ def test_detects_real_hits_where_they_were_placed():
 
 
 @needs_kits
-def test_detection_in_periods_equals_the_detector_on_the_whole_signal():
+def test_detection_equals_the_detector_fed_period_by_period_as_on_the_board():
     hits = [(3001, sample("PearlSnare-Med.wav")), (21000, sample("PearlTom2-Hard.wav"))]
-    signal = place(40000, hits)
-    whole = HitDetector(DetectorConfig(), SAMPLE_RATE_HZ).process(signal)
-    assert detect_onsets(signal, DetectorConfig(), SAMPLE_RATE_HZ).tolist() == whole
+    signal = place(40000 + 37, hits)
+    padded = np.zeros((40000 + BLOCK_FRAMES, signal.shape[1]), np.float32)
+    padded[: len(signal)] = signal
+    detector = HitDetector(DetectorConfig(), SAMPLE_RATE_HZ)
+    periods = [
+        onset
+        for start in range(0, len(padded), BLOCK_FRAMES)
+        for onset in detector.process(padded[start : start + BLOCK_FRAMES])
+    ]
+    assert len(periods) == 2
+    assert detect_onsets(signal, DetectorConfig(), SAMPLE_RATE_HZ).tolist() == periods
 
 
 @needs_kits
