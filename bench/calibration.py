@@ -3,7 +3,7 @@
 Two routes, as a player would take them:
 
 - from a labelled take (`python -m training hits calibrate`): the held-out players of the
-  hit-model benchmark (bench/hits_real.py: players 100-103, the default's test split, cached
+  hit-model benchmark (bench/hits_real.py: players 100-107, the default's test split, cached
   in build/sim-cache) each give ENROLMENT hits per hand part, drawn at random; per-class
   offsets are fitted on what the shipped int8 bundle outputs for those hits
   (firmware.calibration.fit_offsets), and the player's other hits are scored with and without
