@@ -24,8 +24,10 @@ from firmware.errors import BundleError
 RIDGE = 1e-3
 """Weight of the squared offsets against the calibration hits' mean negative log-likelihood:
 small, so that it does little more than keep the offsets finite when every calibration hit is
-classified right already (stronger ridges pulled the offsets back too far and cost accuracy
-on held-out players)."""
+classified right already. Stronger ridges pulled the offsets back too far and cost accuracy
+on the held-out players of an earlier test; on the eight of the current one, 0.01 scored as
+well from a take and better on the board's route, 0.1 worse on both (docs/HIT_MODELS.md,
+scratch): to be chosen again on players other than the test's."""
 MIN_HITS_PER_CLASS = 3
 """Fewest labelled hits per class to calibrate from, on either route. On held-out simulated
 players 3 per hand part gave nearly what 10 did (`python -m bench calibration`,
