@@ -87,17 +87,17 @@ def fit_offsets(
         raise ValueError(f"class {int(np.argmin(counts))} has no calibration hit")
     log_p = np.log(np.maximum(probabilities.astype(np.float64), PROBABILITY_FLOOR))
     target = np.eye(n_classes)[labels]
-    prior = np.zeros(n_classes) if applied is None else np.asarray(applied, dtype=np.float64)
+    applied = np.zeros(n_classes) if applied is None else np.asarray(applied, dtype=np.float64)
 
     def loss(offsets: np.ndarray) -> float:
         picked = _log_softmax(log_p + offsets)[np.arange(n), labels]
-        total = prior + offsets
+        total = applied + offsets
         return float(-picked.mean() + RIDGE * total @ total)
 
     offsets = np.zeros(n_classes)
     for _ in range(NEWTON_STEPS):
         p = np.exp(_log_softmax(log_p + offsets))
-        gradient = (p - target).mean(axis=0) + 2 * RIDGE * (prior + offsets)
+        gradient = (p - target).mean(axis=0) + 2 * RIDGE * (applied + offsets)
         hessian = np.diag(p.mean(axis=0)) - p.T @ p / n + 2 * RIDGE * np.eye(n_classes)
         step, before = np.linalg.solve(hessian, gradient), loss(offsets)
         while loss(offsets - step) > before and np.abs(step).max() > 1e-9:
