@@ -21,13 +21,14 @@ import numpy as np
 
 from firmware.errors import BundleError
 
-RIDGE = 1e-3
-"""Weight of the squared offsets against the calibration hits' mean negative log-likelihood:
-small, so that it does little more than keep the offsets finite when every calibration hit is
-classified right already. Stronger ridges pulled the offsets back too far and cost accuracy
-on the held-out players of an earlier test; on the eight of the current one, 0.01 scored as
-well from a take and better on the board's route, 0.1 worse on both (docs/HIT_MODELS.md,
-scratch): to be chosen again on players other than the test's."""
+RIDGE = 1.0
+"""Weight of the squared total offsets against the calibration hits' summed negative
+log-likelihood: a Gaussian prior on each offset (standard deviation 1/sqrt(2 RIDGE), 0.7 nat)
+that a few hits can overrule only when they agree, and many hits outweigh. Chosen by `python
+-m bench calibration` on the validation players of the hit-model data (never the test's),
+from a grid of 0.01 to 3: 1.0 scored best there from a take of 3 to 10 hits per hand part.
+Weaker priors let a take of a few hits move the boundaries of players whom the model already
+served well, and cost some of them accuracy (docs/HIT_MODELS.md)."""
 MIN_HITS_PER_CLASS = 3
 """Fewest labelled hits per class to calibrate from, on either route. On held-out simulated
 players 3 per hand part gave nearly what 10 did (`python -m bench calibration`,
@@ -52,9 +53,12 @@ def calibrated(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def fit_offsets(
-    probabilities: np.ndarray, labels: np.ndarray, applied: np.ndarray | None = None
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    applied: np.ndarray | None = None,
+    ridge: float = RIDGE,
 ) -> np.ndarray:
-    """The offsets that make the labelled hits most likely, with a ridge (RIDGE).
+    """The offsets that make the labelled hits most likely under a prior (the ridge).
 
     A regularised multinomial logistic regression with the model's log-probabilities as fixed
     inputs and only the per-class intercepts free: convex, solved by Newton's method with step
@@ -71,6 +75,8 @@ def fit_offsets(
             to their logs (calibrated()).
         labels: int [n], class indices; every class must have at least one hit.
         applied: float [n_classes], offsets already in the probabilities; None for none.
+        ridge: weight of the squared total offsets against the hits' summed negative
+            log-likelihood (RIDGE unless a benchmark sweeps it).
 
     Returns:
         float32 [n_classes], summing to 0: the offsets to add to `applied`.
@@ -92,13 +98,13 @@ def fit_offsets(
     def loss(offsets: np.ndarray) -> float:
         picked = _log_softmax(log_p + offsets)[np.arange(n), labels]
         total = applied + offsets
-        return float(-picked.mean() + RIDGE * total @ total)
+        return float(-picked.sum() + ridge * total @ total)
 
     offsets = np.zeros(n_classes)
     for _ in range(NEWTON_STEPS):
         p = np.exp(_log_softmax(log_p + offsets))
-        gradient = (p - target).mean(axis=0) + 2 * RIDGE * (applied + offsets)
-        hessian = np.diag(p.mean(axis=0)) - p.T @ p / n + 2 * RIDGE * np.eye(n_classes)
+        gradient = (p - target).sum(axis=0) + 2 * ridge * (applied + offsets)
+        hessian = np.diag(p.sum(axis=0)) - p.T @ p + 2 * ridge * np.eye(n_classes)
         step, before = np.linalg.solve(hessian, gradient), loss(offsets)
         while loss(offsets - step) > before and np.abs(step).max() > 1e-9:
             step /= 2
