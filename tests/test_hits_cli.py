@@ -122,6 +122,8 @@ def test_too_few_groups_and_bad_options_stop_training(tmp_path, capsys):
     assert "command line: mixup_alpha must be >= 0" in one_line_error(capsys)
     assert main(train_command(data, tmp_path / "run", "--first-task-input", "plane")) == 2
     assert "command line: first_task_input must be one of" in one_line_error(capsys)
+    assert main(train_command(data, tmp_path / "run", "--speed", "2")) == 2
+    assert "command line: speed_probability must be in [0, 1], got 2.0" in one_line_error(capsys)
     assert main(train_command(tmp_path / "nowhere", tmp_path / "run")) == 2
     assert "nowhere: no such dataset" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()

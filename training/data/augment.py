@@ -224,6 +224,10 @@ class AugmentConfig:
     """Speed factors drawn log-uniformly in 2^+-this (1/6 octave: a factor of 0.89 to 1.12,
     within the 64-sample context margin of a 10 ms window)."""
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.speed_probability <= 1.0:
+            raise ValueError(f"speed_probability must be in [0, 1], got {self.speed_probability}")
+
 
 def augment(
     contexts: np.ndarray,

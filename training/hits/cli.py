@@ -151,6 +151,13 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
         "between recordings, as between drum kits)",
     )
     parser.add_argument("--no-augment", action="store_true", help="train on clean windows")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="share of hits played at another speed each epoch, 2^+-1/6 octave around the "
+        "onset: another drum of the same kind (0: never; the drum recipe uses 0.5)",
+    )
     parser.add_argument("--loss", choices=("crossentropy", "focal"), default="crossentropy")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--dynamics-weight", type=float, default=0.5)
@@ -183,7 +190,7 @@ def train_config(args: argparse.Namespace):
             learning_rate=args.learning_rate,
             patience=args.patience,
             seed=args.seed,
-            augment=None if args.no_augment else AugmentConfig(),
+            augment=None if args.no_augment else AugmentConfig(speed_probability=args.speed),
             balanced=args.balanced,
             mixup_alpha=args.mixup,
             members=args.members,
