@@ -47,6 +47,7 @@ from firmware.inference import TfliteModel
 from firmware.live_calibration import LiveCalibration, Report
 from firmware.onset import DetectorConfig, HitDetector
 from firmware.replay import WavReplay
+from training.data.dataset import HitDataset
 from training.hits.evaluate import bundle_labels, evaluate_model
 from training.hits.simulated import SimulatedData, SimulatedSplit, cached_split, session_recording
 
@@ -55,7 +56,7 @@ ENROLMENT = (3, 5, 10)
 DRAWS = 20
 SEED = 0
 RIDGE_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-"""Calibration ridges (firmware.calibration.RIDGE) tried on the validation players."""
+"""Calibration ridges (firmware.calibration.RIDGE) tried on RIDGE_PLAYERS."""
 CACHE = Path("build") / "sim-cache"
 RIDGE_PLAYERS = SimulatedSplit(
     tuple(range(200, 208)), tuple(range(35, 43)), 30.0, seed=4, instruments_per_player=2
@@ -81,8 +82,7 @@ def measure() -> dict[str, Any]:
     bundle = load_bundle(DEFAULT_MODEL, "hits")
     validation = _ridge_on_validation(bundle)
     test, _ = cached_split("test", data.test, FeatureConfig(), CACHE)
-    report, outputs = evaluate_model(TfliteModel(bundle.model_path), bundle.manifest, test)
-    truth = bundle_labels(test, TASK, tuple(bundle.manifest["classes"][TASK]))
+    report, probabilities, truth = _hand_outputs(bundle, test)
     return {
         "machine": machine(),
         "live": _live(data),
@@ -94,20 +94,25 @@ def measure() -> dict[str, Any]:
         "test_hits": len(test),
         "uncalibrated_accuracy_all_hits": report["tasks"][TASK]["accuracy"],
         "draws": DRAWS,
-        "enrolment": _take_route(outputs[TASK], truth, test.groups["player"], RIDGE),
+        "enrolment": _take_route(probabilities, truth, test.groups["player"], RIDGE),
     }
+
+
+def _hand_outputs(bundle: Bundle, hits: HitDataset) -> tuple[dict, np.ndarray, np.ndarray]:
+    """(the bundle's evaluation report, its TASK probabilities, the true class indices) on hits."""
+    report, outputs = evaluate_model(TfliteModel(bundle.model_path), bundle.manifest, hits)
+    return report, outputs[TASK], bundle_labels(hits, TASK, tuple(bundle.manifest["classes"][TASK]))
 
 
 def _ridge_on_validation(bundle: Bundle) -> dict[str, Any]:
     """The take route on RIDGE_PLAYERS (never the test's) for each ridge of RIDGE_GRID: what
     firmware.calibration.RIDGE is chosen by."""
     validation, _ = cached_split("ridge", RIDGE_PLAYERS, FeatureConfig(), CACHE)
-    _, outputs = evaluate_model(TfliteModel(bundle.model_path), bundle.manifest, validation)
-    truth = bundle_labels(validation, TASK, tuple(bundle.manifest["classes"][TASK]))
+    _, probabilities, truth = _hand_outputs(bundle, validation)
     players = validation.groups["player"]
     by_ridge = {}
     for ridge in RIDGE_GRID:
-        sizes = _take_route(outputs[TASK], truth, players, ridge)
+        sizes = _take_route(probabilities, truth, players, ridge)
         by_ridge[str(ridge)] = {
             "mean_over_sizes": float(np.mean([s["calibrated"] for s in sizes.values()])),
             **{size: s["calibrated"] for size, s in sizes.items()},

@@ -25,7 +25,7 @@ RIDGE = 1.0
 """Weight of the squared total offsets against the calibration hits' summed negative
 log-likelihood: a Gaussian prior on each offset (standard deviation 1/sqrt(2 RIDGE), 0.7 nat)
 that a few hits can overrule only when they agree, and many hits outweigh. Chosen by `python
--m bench calibration` on the validation players of the hit-model data (never the test's),
+-m bench calibration` on players and guitars of its own, never the test's (its RIDGE_PLAYERS),
 from a grid of 0.01 to 3: 1.0 scored best there from a take of 3 to 10 hits per hand part.
 Weaker priors let a take of a few hits move the boundaries of players whom the model already
 served well, and cost some of them accuracy (docs/HIT_MODELS.md)."""
