@@ -6,6 +6,8 @@ Each command's own `--help` tells the rest. Commands import TensorFlow only when
 import importlib
 import sys
 
+from training.resources import keep_freed_memory
+
 COMMANDS = {
     "simulate": ("training.simulator.__main__", "simulated recordings with ground truth"),
     "data": ("training.data.__main__", "build and summarise datasets from recordings"),
@@ -15,6 +17,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help") or args[0] not in COMMANDS:
         print(__doc__.strip())

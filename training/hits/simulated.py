@@ -21,13 +21,14 @@ from firmware.layout import HAND_PARTS, LOCATIONS
 from firmware.onset import DetectorConfig
 from training.data.dataset import ContextConfig, DatasetBuilder, HitDataset, concatenate
 from training.data.onsets import detect_onsets, match_onsets
+from training.resources import one_blas_thread
 from training.simulator.session import Hit, SessionConfig, simulate_session
 
 log = logging.getLogger(__name__)
 
 TASKS = {"hand": HAND_PARTS, "location": LOCATIONS}
 WORKERS = os.cpu_count() or 1
-"""Sessions are simulated in parallel, one process per core."""
+"""Sessions are simulated in parallel, one process per core (and one BLAS thread each)."""
 MATCH_TOLERANCE_MS = 2.0
 """A ground-truth hit keeps a detection within this distance (the F-measure's tolerance)."""
 
@@ -125,7 +126,7 @@ def simulate_split(
         (split, player, instrument, features, detector, context)
         for player, instrument in split.sessions
     ]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=one_blas_thread) as pool:
         results = list(pool.map(_session_dataset, *zip(*jobs, strict=True)))
     summary = {
         "sessions": len(results),
