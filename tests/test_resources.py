@@ -61,4 +61,3 @@ def test_simulation_workers_run_blas_on_one_thread():
         limited = pool.submit(_blas_threads).result()
     assert unlimited and max(unlimited) > 1
     assert limited == [1] * len(unlimited)
-
