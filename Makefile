@@ -56,7 +56,7 @@ format: $(VENV)/.dev ## Fix formatting and the fixable lint
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-hit-model: $(VENV)/.dev ## Rebuild the shipped hit model bundle (simulate, train 3 VAEs, export; ~7.5 min, ~4 with build/sim-cache)
+hit-model: $(VENV)/.dev ## Rebuild the shipped hit model bundle (simulate, train 3 VAEs, export; 6-7.5 min, ~4 with build/sim-cache)
 	$(PY) -m training hits default --out $(BUILD)/hits-default --bundle $(HIT_BUNDLE)
 
 voice-models: $(VENV)/.dev ## Retrain the FM voice's envelope models (40 epochs, ~6 min per patch); ships those reaching 30 dB
