@@ -8,8 +8,12 @@ of the default's training CPU went to the kernel's clear_page (perf, 2026-12-03)
 no mmap and no trimming keep freed blocks in the process for the next epoch.
 
 The simulator's worker processes gain the same way, and from one BLAS thread each: two
-workers on two cores, each with a BLAS pool of two threads, spent a third more CPU spinning
-against each other than they computed.
+workers on two cores, each with a BLAS pool of two threads, spent 40 % more CPU time on the
+same sessions (73 against 52 s for 12 of them) contending for the cores.
+
+`python -m training` applies both. `python -m bench` does not: its firmware figures are
+measured under the allocator the board runs with. Its in-process trainings are slower for it,
+not different; the rebuild it times runs `python -m training`, with both.
 
 Neither setting changes the arithmetic: the simulation caches and the default bundle come out
 byte-identical (docs/HIT_MODELS.md, "Rebuilding the default").
