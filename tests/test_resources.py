@@ -59,5 +59,7 @@ def test_simulation_workers_run_blas_on_one_thread():
         unlimited = pool.submit(_blas_threads).result()
     with ProcessPoolExecutor(max_workers=1, initializer=one_blas_thread) as pool:
         limited = pool.submit(_blas_threads).result()
-    assert unlimited and max(unlimited) > 1
+    assert unlimited, "numpy loads no BLAS that threadpoolctl knows"
+    if max(unlimited) == 1:
+        pytest.skip("BLAS runs one thread here already (OPENBLAS_NUM_THREADS?)")
     assert limited == [1] * len(unlimited)
