@@ -49,12 +49,15 @@ def keep_freed_memory() -> bool:
         log.debug("no mallopt in this C library: memory is managed by its defaults")
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return all(mallopt(parameter, value) == 1 for parameter, value in KEEP_FREED_MEMORY)
+    accepted = [mallopt(parameter, value) == 1 for parameter, value in KEEP_FREED_MEMORY]
+    return all(accepted)
 
 
 def one_blas_thread() -> None:
     """Limit BLAS to one thread in this process: the initializer of worker pools that
     already use one process per core."""
+    # Here, not at the top: threadpoolctl is a training extra, every `python -m training`
+    # command imports this module, and `simulate` needs nothing beyond the runtime install.
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
