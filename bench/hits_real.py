@@ -482,10 +482,11 @@ def report(results: dict) -> str:
         hits = drums[families[0]]["folds"][kit]["hits"]["test"]
         lines.append(f"| {kit} | {hits} | " + " | ".join(cells) + " |")
     second = results["drums_second_seed"]
-    members = drum_config(families[0]).members
 
-    def seeds(first: int) -> str:
-        return f"seeds {first}-{first + members - 1}"
+    def seeds(run: dict) -> str:
+        """The seeds of a run's ensemble members, as stored with its results."""
+        config = run[families[0]]["config"]
+        return f"seeds {config['seed']}-{config['seed'] + config['members'] - 1}"
 
     def means(runs: list[dict]) -> str:
         return " | ".join(
@@ -500,14 +501,12 @@ def report(results: dict) -> str:
         for name, scores in results["ablations"].items()
     ]
     lines += [
-        f"| mean over kits ({seeds(SEED)}) | | " + means([drums]) + " |",
-        f"| mean over kits, another ensemble ({seeds(SECOND_DRUM_SEED)}) | | "
-        + means([second])
-        + " |",
+        f"| mean over kits ({seeds(drums)}) | | " + means([drums]) + " |",
+        f"| mean over kits, another ensemble ({seeds(second)}) | | " + means([second]) + " |",
         "| **mean of the two ensembles** | | " + means([drums, second]) + " |",
         "",
-        f"The table's kits are the ensemble of {seeds(SEED)}. The same recipe is trained again "
-        f"on {seeds(SECOND_DRUM_SEED)}: one training moves the mean over kits by as much as "
+        f"The table's kits are the ensemble of {seeds(drums)}. The same recipe is trained again "
+        f"on {seeds(second)}: one training moves the mean over kits by as much as "
         "most recipe changes, so the mean of the two is the figure to compare.",
         "",
         "The recipe (both families): the class read from the trunk (not the 2-D plane), mixup "
