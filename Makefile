@@ -72,10 +72,11 @@ tflite-runtime: $(BUILD)/tflite-runtime/.stamp ## A venv with tflite-runtime 2.1
 bank: $(VENV)/.runtime ## Rebuild the shipped DX7 bank firmware/patches/hitar.syx
 	$(PY) -m firmware.dx7.make_bank
 
-drumkits: $(VENV)/.dev ## Build the drum datasets: hydrogen kits; soundfont and sample-library training kits (build/data/)
+drumkits: $(VENV)/.dev ## Build the drum datasets: hydrogen kits; soundfont, sample-library and synthesised training kits (build/data/)
 	$(PY) -m training.data drumkits --out $(BUILD)/data/drumkits.npz
 	$(PY) -m training.data soundfont-drums --out $(BUILD)/data/soundfont-drums.npz
 	$(PY) -m training.data library-drums --out $(BUILD)/data/library-drums.npz
+	$(PY) -m training.data synth-drums --out $(BUILD)/data/synth-drums.npz
 
 bench: $(VENV)/.dev ## Measure everything (make bench ONLY="onsets io" for some); writes docs/BENCHMARKS.md
 	$(PY) -m bench $(ONLY)

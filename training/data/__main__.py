@@ -8,6 +8,8 @@
                                             [--out FILE.npz] [--json]
     python -m training.data library-drums [--soundfont-folder DIR] [--root DIR]
                                           [--settings FILE.toml] [--out FILE.npz] [--json]
+    python -m training.data synth-drums [--folder DIR] [--kits N] [--seed N]
+                                        [--settings FILE.toml] [--out FILE.npz] [--json]
     python -m training.data summary FILE.npz [--json]
 
 A problem with the input prints one line naming the file and exits with status 2.
@@ -34,6 +36,8 @@ from training.data.library_drums import build_library_drums
 from training.data.sessions import build_sessions
 from training.data.settings import settings_from_file
 from training.data.soundfont_drums import DEFAULT_FOLDER, build_soundfont_drums
+from training.data.synth_drums import DEFAULT_FOLDER as SYNTH_FOLDER
+from training.data.synth_drums import KITS, SEED, build_synth_drums
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,14 +100,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     libraries.set_defaults(run=_library_drums)
 
-    for command in (corpus, drumkits, soundfonts, libraries):
+    synth = commands.add_parser(
+        "synth-drums",
+        help="synthesise drum kits from physical models (membranes, plates, a TR-808's metal) "
+        "as extra training kits",
+    )
+    synth.add_argument(
+        "--folder", type=Path, default=SYNTH_FOLDER, help="where the synthesised files go"
+    )
+    synth.add_argument("--kits", type=int, default=KITS, help=f"kits to make (default {KITS})")
+    synth.add_argument("--seed", type=int, default=SEED, help=f"(default {SEED})")
+    synth.set_defaults(run=_synth_drums)
+
+    extra_sources = (soundfonts, libraries, synth)
+    for command in (corpus, drumkits, *extra_sources):
         command.add_argument("--settings", type=Path, help="TOML: [corpus], [levels], ... tables")
-    for command in (sessions, corpus, drumkits, soundfonts, libraries):
+    for command in (sessions, corpus, drumkits, *extra_sources):
         command.add_argument("--out", type=Path, help="write the dataset to this .npz file")
     summary = commands.add_parser("summary", help="counts of a saved dataset")
     summary.add_argument("file", type=Path)
     summary.set_defaults(run=_summary)
-    for command in (sessions, corpus, drumkits, soundfonts, libraries, summary):
+    for command in (sessions, corpus, drumkits, *extra_sources, summary):
         command.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -146,6 +163,14 @@ def _library_drums(args: argparse.Namespace) -> int:
     )
     reasons = Counter(reason for _, reason in report.skipped)
     return _finish(args, dataset, {**dataset.summary(), "skipped": dict(reasons)})
+
+
+def _synth_drums(args: argparse.Namespace) -> int:
+    if args.kits < 1:
+        print(f"error: --kits: expected at least 1 kit, got {args.kits}", file=sys.stderr)
+        return 2
+    dataset, report = build_synth_drums(args.folder, args.kits, args.seed, _corpus_settings(args))
+    return _finish(args, dataset, {**dataset.summary(), **report.to_dict()})
 
 
 def _summary(args: argparse.Namespace) -> int:
