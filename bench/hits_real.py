@@ -1,6 +1,6 @@
 """Hit models on real and simulated recordings: both families, int8 as shipped.
 
-Run: `.venv/bin/python -m bench hits_real` (70-80 min on a shared 2-core machine). Three
+Run: `.venv/bin/python -m bench hits_real` (about 105 min on a shared 2-core machine). Three
 parts:
 
 - real drums, leave one kit out: Debian's hydrogen kits as a single-hit corpus (classes kick,
