@@ -183,7 +183,7 @@ class _Kit:
         self.tom_hz = np.sort(np.exp(rng.uniform(np.log(75), np.log(280), 3)))
         self.drums: list[tuple[str, str, dict]] = [
             ("kick", "kick", {"glide": rng.uniform(0.1, 0.9 if electronic else 0.5),
-                              "decay": rng.uniform(0.08, 0.5), "contact": rng.uniform(0.8, 6e0)}),
+                              "decay": rng.uniform(0.08, 0.5), "contact": rng.uniform(0.8, 6.0)}),
             ("snare", "snare", {"decay": rng.uniform(0.08, 0.3), "wires": rng.uniform(0.3, 1.5),
                                 "wire_decay": rng.uniform(0.05, 0.25),
                                 "wire_band": (rng.uniform(1e3, 3e3), rng.uniform(6e3, 14e3))}),
@@ -208,10 +208,8 @@ class _Kit:
 
     def play(self, class_name: str, params: dict, dynamics: float) -> np.ndarray:
         sound = getattr(self, f"_{class_name}")(params, dynamics)
-        if self.brightness_hz < 0.45 * SAMPLE_RATE_HZ:
-            sos = signal.butter(2, self.brightness_hz, fs=SAMPLE_RATE_HZ, output="sos")
-            sound = signal.sosfilt(sos, sound)
-        return sound
+        sos = signal.butter(2, self.brightness_hz, fs=SAMPLE_RATE_HZ, output="sos")
+        return signal.sosfilt(sos, sound)
 
     def _click(self, dynamics: float, level: float, low_hz: float = 1_500) -> np.ndarray:
         """The contact's own noise (stick on head or metal, beater on head)."""
