@@ -1,13 +1,18 @@
-"""What every benchmark shares: a description of the machine, and timing summaries.
+"""What every benchmark shares: a description of the machine, timing summaries, and a fresh
+process for work whose result must not depend on what ran before it.
 
 The machine is shared and noisy: figures are medians and high percentiles, with the load
 average at the time, so that a reader can judge how much to trust a p99.
 """
 
 import datetime
+import multiprocessing
 import os
 import platform
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +36,20 @@ def machine() -> dict:
         "date": datetime.date.today().isoformat(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
+
+
+def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
+    """function(*args), run in a new Python interpreter (spawned, not forked) and returned.
+
+    Why: a model trained by TensorFlow depends on what the same process trained before it,
+    even with every seed reset (docs/HIT_MODELS.md, Known limits). Trained in a fresh
+    process, a benchmark's model is the one its command-line equivalent trains, whatever the
+    benchmark ran before. function must be importable by name (module level) and args
+    picklable; an exception in the child is raised here.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
 
 
 def describe_machine(info: dict) -> str:

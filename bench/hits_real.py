@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import describe_machine, machine
+from bench.common import describe_machine, in_fresh_process, machine
 from firmware.features import FeatureConfig
 from training.data.corpus import HitFile
 from training.data.dataset import HitDataset, concatenate
@@ -223,10 +223,25 @@ def _extra_kits(features: FeatureConfig, sources: tuple[str, ...] = EXTRA_KITS) 
 
 
 def _drums(config, extra_kits: tuple[str, ...] = EXTRA_KITS) -> dict[str, Any]:
+    """Leave-one-kit-out scores of config, trained on the other hydrogen kits and extra_kits'
+    hits, in a fresh process: the data are built here (once per run for the extra kits) and
+    handed over as the .npz files `python -m training hits crossval` reads, so that the
+    figures are that command's (docs/HIT_MODELS.md, Commands)."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "drumkits.npz"
+        build_drumkits(kits=package_kits())[0].save(data)
+        extra = None
+        if extra_kits:
+            extra = Path(folder) / "extra.npz"
+            _extra_kits(FeatureConfig(), extra_kits).save(extra)
+        return in_fresh_process(_cross_validate_drums, data, extra, config)
+
+
+def _cross_validate_drums(data: Path, extra: Path | None, config) -> dict[str, Any]:
     from training.hits.crossval import cross_validate
 
-    dataset, _ = build_drumkits(kits=package_kits())
-    extra = _extra_kits(FeatureConfig(), extra_kits) if extra_kits else None
+    dataset = HitDataset.load(data)
+    extra = HitDataset.load(extra) if extra is not None else None
     started = time.monotonic()
     report = cross_validate(dataset, (TASK,), "kit", FeatureConfig(), config, extra_fit=extra)
     folds = {
@@ -328,7 +343,12 @@ def _scores(task_report: dict) -> dict:
 
 def _simulated(family: str, data: SimulatedData = DEFAULT_DATA) -> dict[str, Any]:
     """Train on simulated splits (the default's unless data says otherwise; cached), score
-    float and int8 on the held-out players through the firmware's path."""
+    float and int8 on the held-out players through the firmware's path; in a fresh process,
+    for the reason _drums gives."""
+    return in_fresh_process(_train_simulated, family, data)
+
+
+def _train_simulated(family: str, data: SimulatedData) -> dict[str, Any]:
     from deploy.export import load_tflite
     from deploy.hits import convert_hits_model
     from training.hits.evaluate import evaluate_model
