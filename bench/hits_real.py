@@ -1,7 +1,9 @@
 """Hit models on real and simulated recordings: both families, int8 as shipped.
 
-Run: `.venv/bin/python -m bench hits_real` (about 105 min on a shared 2-core machine). Three
-parts:
+Run: `.venv/bin/python -m bench hits_real` (about 105 min on a shared 2-core machine, before
+each training moved to a fresh process on 2026-12-04; in the first run since, stopped after
+the drum ensembles, each took about 14-16 min, the first beside a test run, against 11-13 the
+day before). Three parts:
 
 - real drums, leave one kit out: Debian's hydrogen kits as a single-hit corpus (classes kick,
   snare, tom, hihat, cymbal; training.data.drumkits). Each kit in turn is the test set; a model
