@@ -227,9 +227,10 @@ def _extra_kits(features: FeatureConfig, sources: tuple[str, ...] = EXTRA_KITS) 
 
 def _drums(config, extra_kits: tuple[str, ...] = EXTRA_KITS) -> dict[str, Any]:
     """Leave-one-kit-out scores of config, trained on the other hydrogen kits and extra_kits'
-    hits, in a fresh process: the data are built here (once per run for the extra kits) and
-    handed over as the .npz files `python -m training hits crossval` reads, so that the
-    figures are that command's (docs/HIT_MODELS.md, Commands)."""
+    hits, in a fresh process: the datasets are built here (the extra kits' audio is made once
+    per run, _synth_files and the like) and handed over as the .npz files `python -m training
+    hits crossval` reads, so that the figures are that command's (docs/HIT_MODELS.md,
+    Commands)."""
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "drumkits.npz"
         build_drumkits(kits=package_kits())[0].save(data)
