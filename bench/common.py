@@ -41,11 +41,11 @@ def machine() -> dict:
 def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
     """function(*args), run in a new Python interpreter (spawned, not forked) and returned.
 
-    Why: a model trained by TensorFlow depends on what the same process trained before it,
-    even with every seed reset (docs/HIT_MODELS.md, Known limits). Trained in a fresh
-    process, a benchmark's model is the one its command-line equivalent trains, whatever the
-    benchmark ran before. function must be importable by name (module level) and args
-    picklable; an exception in the child is raised here.
+    Why: a benchmark's figure should be the one its command-line equivalent gives, and a
+    command starts in a fresh process. Nothing the benchmark ran before can then reach the
+    model, whether or not it would have (once suspected, never shown on one host:
+    docs/HIT_MODELS.md, Known limits). function must be importable by name (module level)
+    and args picklable; an exception in the child is raised here.
     """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:

@@ -1,9 +1,7 @@
 """Hit models on real and simulated recordings: both families, int8 as shipped.
 
-Run: `.venv/bin/python -m bench hits_real` (about 105 min on a shared 2-core machine, before
-each training moved to a fresh process on 2026-12-04; in the first run since, stopped after
-the drum ensembles, each took about 14-16 min, the first beside a test run, against 11-13 the
-day before). Three parts:
+Run: `.venv/bin/python -m bench hits_real` (103 min on a shared 2-core machine, 2026-12-04,
+each training in a fresh process: the four drum ensembles 9-12 min each). Three parts:
 
 - real drums, leave one kit out: Debian's hydrogen kits as a single-hit corpus (classes kick,
   snare, tom, hihat, cymbal; training.data.drumkits). Each kit in turn is the test set; a model
@@ -56,9 +54,9 @@ SECOND_DRUM_SEED = 3
 """Each family's drum ensemble is trained twice, on seeds SEED.. and SECOND_DRUM_SEED.. (3
 members each): one recipe scored 0.615 and 0.524 on the two (the VAE, 2026-12-03), as far apart
 as most recipe changes, so the figure of record is the mean of the two. Each is trained in a
-fresh process (_drums): trained after the first in the bench's own process, the CNN of seeds
-3-5 scored 0.602 where the command line's `--seed 3` scores 0.581 (2026-12-04:
-docs/HIT_MODELS.md, Commands)."""
+fresh process (_drums), so that each figure is the documented crossval command's with its seed:
+in the run of 2026-12-04 all four gave that command's figures of the same host to the last
+digit (docs/HIT_MODELS.md, Commands)."""
 SIMULATED_TASKS = ("hand", "location")
 TEST_GROUPS = {"instrument": "guitar", "player": "player"}
 """Groups of the simulated test that hand-part accuracy is broken down by, and their names in
