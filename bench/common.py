@@ -16,19 +16,24 @@ from typing import Any
 
 import numpy as np
 
+SIMD_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+"""CPU instruction sets that TensorFlow's (oneDNN's) and numpy's kernels are chosen by. Trained
+figures differ between hosts of this shared workstation that report the same CPU name
+(docs/HIT_MODELS.md, Known limits): these and the microcode are recorded so that a reader can
+tell whether two runs shared a host's kind."""
+
 
 def machine() -> dict:
-    """The CPU, core count, Python and numpy versions, date and load average."""
-    cpu = platform.processor() or platform.machine()
+    """The CPU (name, microcode, SIMD_FLAGS it has), core count, Python and numpy versions,
+    date and load average."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        cpuinfo = cpu_fields(Path("/proc/cpuinfo").read_text())
     except OSError:
-        pass
+        cpuinfo = {}
     return {
-        "cpu": cpu,
+        "cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
+        "microcode": cpuinfo.get("microcode", ""),
+        "simd": [flag for flag in SIMD_FLAGS if flag in cpuinfo.get("flags", "").split()],
         "arch": platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -36,6 +41,19 @@ def machine() -> dict:
         "date": datetime.date.today().isoformat(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
+
+
+def cpu_fields(cpuinfo: str) -> dict[str, str]:
+    """The fields of the first processor in /proc/cpuinfo's text (name: value per line)."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    return fields
 
 
 def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
@@ -53,9 +71,11 @@ def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
 
 
 def describe_machine(info: dict) -> str:
-    """One line for a report: 'CPU (arch), N cores, Python x, numpy y, date, load z'."""
+    """One line for a report: 'CPU (arch; SIMD), N cores, Python x, numpy y, date, load z'.
+    Results stored before the SIMD flags were recorded describe without them."""
+    simd = f"; {' '.join(info['simd'])}, microcode {info['microcode']}" if "simd" in info else ""
     return (
-        f"{info['cpu']} ({info['arch']}), {info['cores']} cores, Python {info['python']}, "
+        f"{info['cpu']} ({info['arch']}{simd}), {info['cores']} cores, Python {info['python']}, "
         f"numpy {info['numpy']}, {info['date']}, 1-min load average {info['load_average_1min']}"
     )
 
