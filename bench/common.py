@@ -30,10 +30,11 @@ def machine() -> dict:
         cpuinfo = cpu_fields(Path("/proc/cpuinfo").read_text())
     except OSError:
         cpuinfo = {}
+    flags = set(cpuinfo.get("flags", "").split())
     return {
         "cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
         "microcode": cpuinfo.get("microcode", ""),
-        "simd": [flag for flag in SIMD_FLAGS if flag in cpuinfo.get("flags", "").split()],
+        "simd": [flag for flag in SIMD_FLAGS if flag in flags],
         "arch": platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
