@@ -62,7 +62,7 @@ def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
 
     Why: a benchmark's figure should be the one its command-line equivalent gives, and a
     command starts in a fresh process. Nothing the benchmark ran before can then reach the
-    model, whether or not it would have (once suspected, never shown on one host:
+    model, whether or not it would have (once suspected, ruled out on one host:
     docs/HIT_MODELS.md, Known limits). function must be importable by name (module level)
     and args picklable; an exception in the child is raised here.
     """
