@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from training.resources import keep_freed_memory
+
 SIMD_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 """CPU instruction sets that TensorFlow's (oneDNN's) and numpy's kernels are chosen by. Trained
 figures differ between hosts of this shared workstation that report the same CPU name
@@ -63,11 +65,15 @@ def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
     Why: a benchmark's figure should be the one its command-line equivalent gives, and a
     command starts in a fresh process. Nothing the benchmark ran before can then reach the
     model, whether or not it would have (once suspected, ruled out on one host:
-    docs/HIT_MODELS.md, Known limits). function must be importable by name (module level)
-    and args picklable; an exception in the child is raised here.
+    docs/HIT_MODELS.md, Known limits). The child keeps its freed memory as `python -m
+    training` does (training.resources), which changes its time, not its numbers. function
+    must be importable by name (module level) and args picklable; an exception in the child
+    is raised here.
     """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=keep_freed_memory
+    ) as pool:
         return pool.submit(function, *args).result()
 
 

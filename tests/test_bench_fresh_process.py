@@ -1,9 +1,13 @@
 """bench.common.in_fresh_process: the benchmark's trainings run in a new interpreter, so that
-no state of the bench's process (a seeded generator, a trained model) reaches them."""
+no state of the bench's process (a seeded generator, a trained model) reaches them, and keep
+their freed memory as `python -m training` does."""
 
 import faulthandler
+import multiprocessing
 import os
+import resource
 
+import numpy as np
 import pytest
 
 from bench.common import in_fresh_process
@@ -23,3 +27,22 @@ def test_the_child_does_not_inherit_the_parents_interpreter_state():
 def test_an_error_in_the_child_is_raised_here():
     with pytest.raises(ValueError, match="invalid literal"):
         in_fresh_process(int, "not a number")
+
+
+def refault_share() -> float:
+    """Share of a 200 MB array's pages faulted in again when it is allocated a second time in
+    this process (about 1 under glibc's defaults, which hand so large a block back)."""
+    pages = 200 * 2**20 // resource.getpagesize()
+    np.ones(50 * 2**20, dtype=np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(50 * 2**20, dtype=np.float32)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / pages
+
+
+def test_the_child_keeps_its_freed_memory_as_the_training_command_does(monkeypatch):
+    # 4 kB pages, so that the fault count measures the pages touched afresh.
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "0")
+    with multiprocessing.get_context("spawn").Pool(1) as plain:
+        control = plain.apply(refault_share)
+    assert control > 0.9
+    assert in_fresh_process(refault_share) < 0.1

@@ -11,9 +11,10 @@ The simulator's worker processes gain the same way, and from one BLAS thread eac
 workers on two cores, each with a BLAS pool of two threads, spent 40 % more CPU time on the
 same sessions (73 against 52 s for 12 of them) contending for the cores.
 
-`python -m training` applies both. `python -m bench` does not: its firmware figures are
-measured under the allocator the board runs with. Its in-process trainings are slower for it,
-not different; the rebuild it times runs `python -m training`, with both.
+`python -m training` applies both. `python -m bench` applies the first only in the fresh
+processes it trains in (bench.common.in_fresh_process), as the commands they stand for do: its
+firmware figures are measured under the allocator the board runs with, and the rebuild it
+times runs `python -m training`, with both.
 
 Neither setting changes the arithmetic: the simulation caches and the default bundle come out
 byte-identical (docs/HIT_MODELS.md, "Rebuilding the default").
