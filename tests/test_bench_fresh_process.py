@@ -5,12 +5,11 @@ their freed memory as `python -m training` does."""
 import faulthandler
 import multiprocessing
 import os
-import resource
 
-import numpy as np
 import pytest
 
 from bench.common import in_fresh_process
+from tests.test_resources import refault_share
 
 
 def test_runs_in_another_process_and_returns_the_result():
@@ -27,16 +26,6 @@ def test_the_child_does_not_inherit_the_parents_interpreter_state():
 def test_an_error_in_the_child_is_raised_here():
     with pytest.raises(ValueError, match="invalid literal"):
         in_fresh_process(int, "not a number")
-
-
-def refault_share() -> float:
-    """Share of a 200 MB array's pages faulted in again when it is allocated a second time in
-    this process (about 1 under glibc's defaults, which hand so large a block back)."""
-    pages = 200 * 2**20 // resource.getpagesize()
-    np.ones(50 * 2**20, dtype=np.float32)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    np.ones(50 * 2**20, dtype=np.float32)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / pages
 
 
 def test_the_child_keeps_its_freed_memory_as_the_training_command_does(monkeypatch):

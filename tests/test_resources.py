@@ -4,30 +4,38 @@ in a fresh Python process, beside a control without the setting."""
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 import pytest
 
 from training.resources import one_blas_thread
 
+
+def refault_share() -> float:
+    """Share of a 200 MB array's pages faulted in again when it is allocated a second time in
+    this process (about 1 under glibc's defaults, which hand so large a block back)."""
+    pages = 200 * 2**20 // resource.getpagesize()
+    np.ones(50 * 2**20, dtype=np.float32)  # 200 MB, freed at once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(50 * 2**20, dtype=np.float32)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / pages
+
+
 REFAULT_SCRIPT = """
-import json, resource, sys
-import numpy as np
+import json, sys
+from tests.test_resources import refault_share
 from training.resources import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else None
-pages = 200 * 2**20 // resource.getpagesize()
-np.ones(50 * 2**20, dtype=np.float32)  # 200 MB, freed at once
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-np.ones(50 * 2**20, dtype=np.float32)
-faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-print(json.dumps({"applied": applied, "share": faults / pages}))
+print(json.dumps({"applied": applied, "share": refault_share()}))
 """
 
 
 def _refault_share(mode: str) -> dict:
-    """Share of a 200 MB array's pages faulted in again when it is allocated a second time."""
+    """refault_share() in a fresh interpreter, with keep_freed_memory (mode "keep") or without."""
     # 4 kB pages, so that the fault count measures the pages touched afresh.
     env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0"}
     result = subprocess.run(
