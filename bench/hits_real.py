@@ -223,19 +223,32 @@ def _extra_kits(features: FeatureConfig, sources: tuple[str, ...] = EXTRA_KITS) 
     return dataset
 
 
+@functools.cache
+def _hydrogen_kits() -> HitDataset:
+    """The benchmark's hydrogen kits as the drum trainings read them, built once per run: the
+    ten trainings share them (about 5 s of CPU per build on the bench's host)."""
+    return build_drumkits(kits=package_kits())[0]
+
+
+@functools.cache
+def _extra_training_kits(sources: tuple[str, ...]) -> HitDataset:
+    """_extra_kits of sources at the instrument's window, built once per run for the trainings
+    that share them (about 5 s of CPU per build of all three sources)."""
+    return _extra_kits(FeatureConfig(), sources)
+
+
 def _drums(config, extra_kits: tuple[str, ...] = EXTRA_KITS) -> dict[str, Any]:
     """Leave-one-kit-out scores of config, trained on the other hydrogen kits and extra_kits'
-    hits, in a fresh process: the datasets are built here (the extra kits' audio is made once
-    per run, _synth_files and the like) and handed over as the .npz files `python -m training
-    hits crossval` reads, so that the figures are that command's (docs/HIT_MODELS.md,
-    Commands)."""
+    hits, in a fresh process: the datasets are built once per run here (_hydrogen_kits,
+    _extra_training_kits) and handed over as the .npz files `python -m training hits crossval`
+    reads, so that the figures are that command's (docs/HIT_MODELS.md, Commands)."""
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "drumkits.npz"
-        build_drumkits(kits=package_kits())[0].save(data)
+        _hydrogen_kits().save(data)
         extra = None
         if extra_kits:
             extra = Path(folder) / "extra.npz"
-            _extra_kits(FeatureConfig(), extra_kits).save(extra)
+            _extra_training_kits(extra_kits).save(extra)
         return in_fresh_process(_cross_validate_drums, data, extra, config)
 
 
