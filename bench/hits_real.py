@@ -116,7 +116,7 @@ ABLATIONS = {
 """CNN variants, one seed and one model each: the recipe's member with one thing changed.
 Until 2026-12-02 mixup, label smoothing, level normalisation and class-balanced sampling were
 ablated too; each moved by up to 0.07 between two runs, as much as it differed from the
-recipe (docs/HIT_MODELS.md), so they are no longer run."""
+recipe (docs/HIT_MODELS_LOG.md), so they are no longer run."""
 SOUNDFONT_FOLDER = Path("build") / "bench" / "soundfont-drums"
 SYNTH_FOLDER = Path("build") / "bench" / "synth-drums"
 EXTRA_KITS = ("soundfont", "library", "synth")

@@ -60,11 +60,11 @@ STEPS_PER_EXECUTION = 16
 """Training batches run per call into the compiled graph. The models are so small that
 Keras's per-step Python overhead, not arithmetic, set the pace. The batches and updates are
 the same; only how many run per call changes. With the background epoch draw
-(train.EpochBatches) it took the default's training from 337 s to 210 s (docs/HIT_MODELS.md,
-Results). Only epoch-level callbacks are used, so nothing waits on a per-step hook. Under a
-tf.distribute strategy it is 1: with several steps per call, Keras 3 on TensorFlow 2.21
-fails under MirroredStrategy ("You must feed a value for placeholder tensor", two CPU
-replicas, tests/test_hits_cli.py)."""
+(train.EpochBatches) it took the default's training from 337 s to 210 s
+(docs/HIT_MODELS_LOG.md, "Rebuilding the default"). Only epoch-level callbacks are used, so
+nothing waits on a per-step hook. Under a tf.distribute strategy it is 1: with several steps
+per call, Keras 3 on TensorFlow 2.21 fails under MirroredStrategy ("You must feed a value for
+placeholder tensor", two CPU replicas, tests/test_hits_cli.py)."""
 
 
 def compile_model(

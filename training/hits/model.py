@@ -72,8 +72,9 @@ class EncoderConfig:
     2-D plane, which a player can read and map) or "trunk" (like the other tasks; the plane
     then holds only what the family's other losses ask of it). A linear softmax of two numbers
     leaves little room for classes that move between recordings: on unseen drum kits a
-    single CNN scores 0.35-0.37 macro-F1 through the plane and 0.48-0.53 from the trunk (the
-    drum recipe's ablations in three bench runs, docs/HIT_MODELS.md)."""
+    single CNN scored 0.35-0.40 macro-F1 through the plane and 0.48-0.53 from the trunk in
+    four runs before the synthesised kits, and the drum recipe's ensembles still score lower
+    through the plane (docs/HIT_MODELS.md, "Where the first task is read")."""
 
     def __post_init__(self) -> None:
         if len(self.filters) != len(self.kernel_sizes):

@@ -74,8 +74,8 @@ class SimulatedData:
     Many players playing briefly rather than few playing long: what a model must survive is
     a new player's hands on a new guitar (every board is fitted to a guitar the model never
     heard), so the simulation budget goes into variety: 24 training players, each 20 s on 3 of
-    24 instruments (about 5,000 hits). The same sessions on 3 instruments score 0.035 lower
-    for the hand part and 0.054 lower for location on unseen guitars (`python -m bench
+    24 instruments (about 5,000 hits). The same sessions on 3 instruments score 0.039 lower
+    for the hand part and 0.038 lower for location on unseen guitars (`python -m bench
     hits_real`, docs/HIT_MODELS.md). Validation and test players play instruments of their own.
     The test spreads 8 players over 8 guitars, two each (about 1,500 hits), because guitars
     differ more than three of them show: the model shipped before this test scored 0.860 to
