@@ -1,7 +1,7 @@
 """Hit models on real and simulated recordings: both families, int8 as shipped.
 
-Run: `.venv/bin/python -m bench hits_real` (111 min on a shared 2-core machine, 2026-12-05,
-each training in a fresh process: the four drum ensembles 11-12 min each). Three parts:
+Run: `.venv/bin/python -m bench hits_real` (109 min on a shared 2-core machine, 2026-12-05,
+each training in a fresh process: the four drum ensembles 11-13 min each). Three parts:
 
 - real drums, leave one kit out: Debian's hydrogen kits as a single-hit corpus (classes kick,
   snare, tom, hihat, cymbal; training.data.drumkits). Each kit in turn is the test set; a model
