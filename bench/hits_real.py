@@ -233,7 +233,8 @@ def _hydrogen_kits() -> HitDataset:
 @functools.cache
 def _extra_training_kits(sources: tuple[str, ...]) -> HitDataset:
     """_extra_kits of sources at the instrument's window, built once per run for the trainings
-    that share them (about 5 s of CPU per build of all three sources)."""
+    that share them (about 5 s of CPU per build of all three sources). Cached here rather than
+    on _extra_kits, so that the probe's longer windows, built once each, are not held all run."""
     return _extra_kits(FeatureConfig(), sources)
 
 
