@@ -54,11 +54,10 @@ SECOND_DRUM_SEED = 3
 """Each family's drum ensemble is trained twice, on seeds SEED.. and SECOND_DRUM_SEED.. (3 members
 each): one recipe scored 0.615 and 0.524 on the two (the VAE, 2026-12-03), as far apart as most
 recipe changes, so the figure of record is the mean of the two. The seed also draws the
-validation kits, which are not trained on: the same six CNN seeds, ensembled, scored 0.659 and
-0.608 on the kits of seeds 0 and 3 (float, scratch runs of 2026-12-05, docs/HIT_MODELS_LOG.md).
-Each is trained in a fresh process (_drums), so that each figure is the documented crossval
-command's with its seed: in the run of 2026-12-04 all four gave that command's figures of the
-same host to the last digit (docs/HIT_MODELS.md, Commands)."""
+validation kits, which are not trained on, and they move an ensemble as much
+(docs/HIT_MODELS_LOG.md, "Ensembles"). Each is trained in a fresh process (_drums), so that each
+figure is the documented crossval command's with its seed: in the run of 2026-12-04 all four
+gave that command's figures of the same host to the last digit (docs/HIT_MODELS.md, Commands)."""
 SIMULATED_TASKS = ("hand", "location")
 TEST_GROUPS = {"instrument": "guitar", "player": "player"}
 """Groups of the simulated test that hand-part accuracy is broken down by, and their names in
