@@ -151,6 +151,19 @@ def test_extra_training_hits_must_label_every_task_in_every_source(tmp_path, cap
     assert not (tmp_path / "run").exists() and not (tmp_path / "r.json").exists()
 
 
+def test_a_bad_validation_fraction_stops_crossval_in_one_line(tmp_path, capsys):
+    data = tmp_path / "hits.npz"
+    guitar_like_dataset(60, groups=("a", "b", "c")).save(data)
+    report = tmp_path / "r.json"
+    for fraction in ("1", "-0.2"):
+        command = ["crossval", "--data", str(data), "--report", str(report)]
+        assert main([*command, "--validation-fraction", fraction]) == 2
+        assert f"--validation-fraction must be in [0, 1), got {float(fraction)}" in one_line_error(
+            capsys
+        )
+    assert not report.exists()
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "hits.npz"

@@ -27,6 +27,17 @@ def test_folds_never_fit_or_validate_on_the_held_out_group(seed):
         np.testing.assert_array_equal(every, np.arange(len(groups)))
 
 
+def test_without_validation_every_other_group_is_fitted():
+    groups = np.array(["kitA", "kitB", "kitC"] * 20)
+    for fold in group_folds(groups, 0.0, 0):
+        assert len(fold.validation) == 0
+        assert set(groups[fold.fit]) == {"kitA", "kitB", "kitC"} - {fold.test_group}
+        every = np.sort(np.concatenate([fold.fit, fold.test]))
+        np.testing.assert_array_equal(every, np.arange(len(groups)))
+    with pytest.raises(ValueError, match=r"validation_fraction must be in \[0, 1\), got -0.1"):
+        next(group_folds(groups, -0.1, 0))
+
+
 def test_two_groups_are_too_few_for_held_out_validation():
     with pytest.raises(DatasetError, match="a split by group needs at least two"):
         list(group_folds(np.array(["a", "a", "b"]), 0.2, 0))
@@ -80,3 +91,25 @@ def test_extra_hits_train_every_fold_and_are_never_validated_or_tested(monkeypat
         assert "x" in fit_groups and "x" not in validation_groups
         assert hits == fold["hits"]["fit"] + 40 and fold["hits"]["extra_fit"] == 40
         assert fold["hits"]["test"] == 32 and fold["int8"]["tasks"]["hand"]["n"] == 32
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KIT.is_dir(), reason="Debian hydrogen-drumkits not installed")
+def test_without_validation_each_fold_trains_its_epochs_on_every_other_group(monkeypatch):
+    dataset = guitar_like_dataset(96, groups=("a", "b", "c"))
+    early_stopping = []
+    real_train = crossval.train_classifier
+
+    def recording_train(fit, validation, *args, **kwargs):
+        early_stopping.append(validation)
+        return real_train(fit, validation, *args, **kwargs)
+
+    monkeypatch.setattr(crossval, "train_classifier", recording_train)
+    config = TrainConfig(epochs=3, patience=1, batch_size=32, augment=None)
+    report = cross_validate(dataset, ("hand",), "session", FeatureConfig(), config, 0.0)
+    assert early_stopping == [None, None, None]
+    for fold in report["folds"]:
+        assert fold["validation_groups"] == [] and fold["hits"]["validation"] == 0
+        assert fold["fit_groups"] == sorted({"a", "b", "c"} - {fold["test_group"]})
+        assert fold["hits"]["fit"] == 64 and fold["best_epoch"] == 2
+        assert fold["int8"]["tasks"]["hand"]["n"] == 32

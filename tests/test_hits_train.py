@@ -8,7 +8,13 @@ from firmware.features import FeatureConfig
 from tests.hits_data import KIT, guitar_like_dataset
 from training.data.dataset import UNLABELLED, DatasetError
 from training.hits.model import DYNAMICS, CnnConfig, EncoderConfig
-from training.hits.train import EpochBatches, TrainConfig, train_classifier, training_targets
+from training.hits.train import (
+    EpochBatches,
+    TrainConfig,
+    dataset_features,
+    train_classifier,
+    training_targets,
+)
 from training.hits.vae import KL, RECONSTRUCTION
 
 pytestmark = pytest.mark.skipif(not KIT.is_dir(), reason="Debian hydrogen-drumkits not installed")
@@ -94,3 +100,17 @@ def test_a_tiny_training_learns_held_out_hits(dataset, family):
     assert result.history["val_hand_accuracy"][result.best_epoch] >= 0.6  # chance: 0.25
     assert result.history["val_location_accuracy"][result.best_epoch] >= 0.5  # chance: 0.2
     assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+@pytest.mark.slow
+def test_without_validation_it_trains_every_epoch_and_keeps_the_last(dataset):
+    """No early stopping to do: all config.epochs are run (patience is moot) and the model
+    returned is the last epoch's, which has learned the hits it trained on."""
+    config = TrainConfig(epochs=6, patience=1, batch_size=16, seed=1, augment=None)
+    result = train_classifier(dataset, None, TASKS, FeatureConfig(), config, progress=False)
+    assert len(result.history["loss"]) == 6 and result.best_epoch == 5
+    assert not any(name.startswith("val_") for name in result.history)
+    features = dataset_features(dataset, FeatureConfig())
+    predicted = np.argmax(result.model.predict(features, verbose=0)["hand"], axis=1)
+    accuracy = float(np.mean(predicted == dataset.labels["hand"]))
+    assert accuracy >= 0.5  # chance: 0.25

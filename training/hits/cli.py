@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     _data_arguments(crossval)
     crossval.add_argument("--report", type=Path, required=True, help="JSON report to write")
     crossval.add_argument("--group", help="grouping key (default: session, kit, ...)")
+    crossval.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=SPLIT_FRACTION,
+        help="share of the other groups' hits (whole groups) that early-stops each fold "
+        f"(default {SPLIT_FRACTION}); 0: none, each model trains --epochs epochs on every "
+        "other group and keeps its last weights",
+    )
     _extra_train_argument(crossval)
     _training_arguments(crossval)
     crossval.set_defaults(run=_crossval)
@@ -426,6 +434,10 @@ def _crossval(args: argparse.Namespace) -> int:
     from training.hits.evaluate import write_report
 
     config = train_config(args)
+    if not 0.0 <= args.validation_fraction < 1.0:
+        raise ConfigError(
+            f"command line: --validation-fraction must be in [0, 1), got {args.validation_fraction}"
+        )
     dataset, summary, tasks, group_key = _prepare(args)
     extra = _extra_train(args, tasks)
 
@@ -435,7 +447,14 @@ def _crossval(args: argparse.Namespace) -> int:
                  fold["hits"]["test"], scores)  # fmt: skip
 
     report = cross_validate(
-        dataset, tasks, group_key, FeatureConfig(), config, on_fold=said, extra_fit=extra
+        dataset,
+        tasks,
+        group_key,
+        FeatureConfig(),
+        config,
+        args.validation_fraction,
+        on_fold=said,
+        extra_fit=extra,
     )
     write_report({"data": summary, "group_key": group_key, **report}, args.report)
     for variant, scores in report["mean"].items():

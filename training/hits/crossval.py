@@ -3,7 +3,10 @@
 Each fold holds one group out as its test set. The early-stopping validation split is drawn
 from the *other* groups (whole groups again), so nothing of the held-out group steers training;
 the fold's model is then converted to float and int8 TFLite and both are evaluated on the
-held-out group through the firmware's path (training.hits.evaluate).
+held-out group through the firmware's path (training.hits.evaluate). With no validation split
+(validation_fraction 0) each model trains on every other group for a fixed number of epochs
+instead: where the groups are few and unlike each other, as real drum kits are, the groups
+held back to validate are groups the model never learns from.
 """
 
 import logging
@@ -38,12 +41,20 @@ class Fold:
 def group_folds(groups: np.ndarray, validation_fraction: float, seed: int) -> Iterator[Fold]:
     """One fold per group (sorted): that group is the test set; of the others, whole groups
     making up about validation_fraction of their hits are the validation set (drawn with a
-    generator seeded by (seed, fold number)), the rest are fitted.
+    generator seeded by (seed, fold number)), the rest are fitted. validation_fraction 0: no
+    validation set, every other group is fitted.
 
     Raises:
-        DatasetError: fewer than three groups (a test group and two to split).
+        DatasetError: fewer than three groups (a test group and two to split), or fewer than
+            two with validation_fraction 0.
+        ValueError: validation_fraction outside [0, 1).
     """
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     for number, (name, train, test) in enumerate(leave_one_group_out(groups)):
+        if validation_fraction == 0.0:
+            yield Fold(name, train, train[:0], test)
+            continue
         rng = np.random.default_rng([seed, number])
         fit, validation = group_split(groups[train], validation_fraction, rng)
         yield Fold(name, train[fit], train[validation], test)
@@ -62,6 +73,9 @@ def cross_validate(
     """Train and evaluate one model per fold of group_folds(dataset.groups[group_key]).
 
     Args:
+        validation_fraction: share of the other groups' hits (whole groups) that early-stops
+            each fold's training; 0: none, each model trains config.epochs epochs on every
+            other group and keeps its last weights.
         on_fold: called with each fold's result as it is done (for progress).
         extra_fit: hits that every fold also trains on (and calibrates int8 with), never
             validated or tested: other sources of the same classes, such as the soundfonts'
@@ -83,7 +97,10 @@ def cross_validate(
             dataset.subset(fold.test),
         )
         trained_on = fit if extra_fit is None else concatenate([fit, extra_fit])
-        result = train_classifier(trained_on, validation, tasks, features, config, progress=False)
+        early_stopping = validation if len(validation) else None
+        result = train_classifier(
+            trained_on, early_stopping, tasks, features, config, progress=False
+        )
         float_bytes, int8_bytes = convert_hits_model(
             result.model, tasks, dataset_features(trained_on, features)
         )

@@ -1,5 +1,6 @@
 """Training a hit model of either family on a HitDataset: fresh DSP augmentation every epoch,
-class-balanced sampling and mixup on request, early stopping on the validation split.
+class-balanced sampling and mixup on request, early stopping on the validation split (or a
+fixed number of epochs where none is given).
 
 Features are computed by firmware.features.hit_features from windows cut by the firmware's own
 cut_window, so the network sees in training exactly what the board will show it. A
@@ -81,7 +82,8 @@ class TrainResult:
     history: dict[str, list[float]]
     """Per epoch, of the first member."""
     best_epoch: int
-    """Of the first member."""
+    """The epoch (from 0) whose weights were kept, of the first member: the last one when
+    there was no validation split."""
 
 
 def dataset_features(
@@ -214,7 +216,8 @@ class BestWeights(keras.callbacks.Callback):
 
 
 class Progress(keras.callbacks.Callback):
-    """One tqdm bar over epochs, with the validation loss and accuracy per task."""
+    """One tqdm bar over epochs, with the validation loss and accuracy per task (the training
+    ones where there is no validation split)."""
 
     def __init__(self, tasks: tuple[str, ...], epochs: int, enabled: bool) -> None:
         super().__init__()
@@ -223,8 +226,9 @@ class Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        shown = {t: f"{logs.get(f'val_{t}_accuracy', np.nan):.3f}" for t in self.tasks}
-        self.bar.set_postfix(val_loss=f"{logs.get('val_loss', np.nan):.3f}", **shown)
+        prefix = "val_" if "val_loss" in logs else ""
+        shown = {t: f"{logs.get(f'{prefix}{t}_accuracy', np.nan):.3f}" for t in self.tasks}
+        self.bar.set_postfix({f"{prefix}loss": f"{logs.get(f'{prefix}loss', np.nan):.3f}", **shown})
         self.bar.update()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -244,7 +248,7 @@ def build_model(
 
 def train_classifier(
     train: HitDataset,
-    validation: HitDataset,
+    validation: HitDataset | None,
     tasks: tuple[str, ...],
     features: FeatureConfig,
     config: TrainConfig = TrainConfig(),
@@ -252,7 +256,8 @@ def train_classifier(
     strategy=None,
 ) -> TrainResult:
     """Train a model (or config.members of them) on train, early-stopping on validation
-    (never on test data).
+    (never on test data); with no validation, for config.epochs epochs, keeping the last
+    weights.
 
     Args:
         tasks: the dataset tasks to learn, in output order; the first is read from the
@@ -271,7 +276,7 @@ def train_classifier(
 
 def _train_one(
     train: HitDataset,
-    validation: HitDataset,
+    validation: HitDataset | None,
     tasks: tuple[str, ...],
     features: FeatureConfig,
     config: TrainConfig,
@@ -299,21 +304,25 @@ def _train_one(
         train.labels[tasks[0]],
         rng,
     )
-    validation_data = (
-        dataset_features(validation, features),
-        training_targets(validation, tasks, model.output_names),
-    )
-    best = BestWeights(tasks, config.patience)
+    validation_data, best = None, None
+    if validation is not None:
+        validation_data = (
+            dataset_features(validation, features),
+            training_targets(validation, tasks, model.output_names),
+        )
+        best = BestWeights(tasks, config.patience)
+    callbacks = [c for c in (best, Progress(tasks, config.epochs, progress)) if c is not None]
     try:
         fit = model.fit(
             batches,
             epochs=config.epochs,
             validation_data=validation_data,
             validation_batch_size=max(config.batch_size, 256),
-            callbacks=[best, Progress(tasks, config.epochs, progress)],
+            callbacks=callbacks,
             verbose=0,
         )
     finally:
         batches.close()
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
-    return TrainResult(model=model, tasks=tasks, history=history, best_epoch=best.best_epoch)
+    kept_epoch = best.best_epoch if best is not None else config.epochs - 1
+    return TrainResult(model=model, tasks=tasks, history=history, best_epoch=kept_epoch)
