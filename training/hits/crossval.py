@@ -6,7 +6,8 @@ the fold's model is then converted to float and int8 TFLite and both are evaluat
 held-out group through the firmware's path (training.hits.evaluate). With no validation split
 (validation_fraction 0) each model trains on every other group for a fixed number of epochs
 instead: where the groups are few and unlike each other, as real drum kits are, the groups
-held back to validate are groups the model never learns from.
+held back to validate are groups the model never learns from. (For the drum benchmark's
+ensembles it did not pay: docs/HIT_MODELS_LOG.md, "Every kit trained on".)
 """
 
 import logging
