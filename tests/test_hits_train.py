@@ -103,9 +103,9 @@ def test_a_tiny_training_learns_held_out_hits(dataset, family):
 
 
 @pytest.mark.slow
-def test_without_validation_it_trains_every_epoch_and_keeps_the_last(dataset):
-    """No early stopping to do: all config.epochs are run (patience is moot) and the model
-    returned is the last epoch's, which has learned the hits it trained on."""
+def test_without_validation_it_trains_every_epoch(dataset):
+    """No early stopping to do: all config.epochs are run (patience is moot), the last is
+    reported as the kept one, and the model returned has learned the hits it trained on."""
     config = TrainConfig(epochs=6, patience=1, batch_size=16, seed=1, augment=None)
     result = train_classifier(dataset, None, TASKS, FeatureConfig(), config, progress=False)
     assert len(result.history["loss"]) == 6 and result.best_epoch == 5
